@@ -1,0 +1,66 @@
+"""The `logwarden` command: one module per command group, wired here.
+
+Exit status, for every command: 0 when it ran, 1 when the input had errors (reported on
+stderr), 2 on usage errors (bad arguments, unusable rule files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+
+from logwarden import __version__
+from logwarden.cli import detect
+from logwarden.errors import LogwardenError, RuleError, UsageError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_INPUT = 1
+EXIT_USAGE = 2
+
+_DESCRIPTION = """\
+logwarden closes OWASP Kubernetes Top Ten K05 (inadequate logging and monitoring).
+
+commands:
+  detect     hunt through Kubernetes audit logs with Falco rules (offline)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logwarden",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'logwarden COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"logwarden {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    detect.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except (UsageError, RuleError) as exc:
+        print(f"logwarden: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LogwardenError as exc:
+        print(f"logwarden: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("logwarden: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error of ours; silence the final flush
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK

@@ -1,0 +1,267 @@
+"""`logwarden detect`: offline hunting over audit log files with Falco rules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from logwarden.detect.engine import MATCH_MODES, Engine
+from logwarden.detect.rulesets import BUILTIN, DEFAULT, load_rules
+from logwarden.errors import UsageError
+from logwarden.normalize import k8s_audit
+from logwarden.records import FALCO_PRIORITIES, Alert, Record
+from logwarden.rejects import Rejects
+from logwarden.sources.files import STDIN, FileSource
+
+__all__ = ["add_parser", "run"]
+
+_PROGRESS_MIN_BYTES = 32 << 20
+_SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+
+_HELP = """\
+Read Kubernetes audit logs (JSON lines of audit.k8s.io/v1 or v1beta1 Events, EventList
+documents, JSON arrays, gzip files, directories of rotated logs, or '-' for stdin) and
+report what the rules detect, as Falco would.
+
+--rules takes a rule set name or a path, and can be repeated; later files override
+earlier ones. Rule sets shipped with logwarden: {builtin}. Default: {default}.
+
+Output: --format table (the default on a terminal) lists alerts and a summary;
+--format jsonl (the default otherwise) writes one JSON object per alert to stdout and a
+one-line summary to stderr. Exit status: 0 when it ran, 1 when the input had errors
+(malformed lines are reported as file:line: reason), 2 on usage errors.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="hunt through audit logs with Falco rules",
+        description=_HELP.format(builtin=", ".join(sorted(BUILTIN)), default=", ".join(DEFAULT)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "files", nargs="*", metavar="FILE", help="log files or directories ('-' = stdin)"
+    )
+    p.add_argument(
+        "--rules",
+        "-r",
+        action="append",
+        metavar="PATH",
+        help="rule set name or rules file/directory (repeatable)",
+    )
+    p.add_argument("--format", "-f", choices=("table", "jsonl"), help="output format")
+    p.add_argument(
+        "--match",
+        choices=MATCH_MODES,
+        default="first",
+        help="first: at most one alert per event, from the first matching rule (Falco's "
+        "default); all: one alert per matching rule",
+    )
+    p.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="also keep every rejected input unit in FILE as JSON lines (with its bytes)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(run=run)
+
+
+@dataclass
+class _Stats:
+    events: int = 0
+    alerts: int = 0
+    by_rule: dict[str, list[Any]] = field(default_factory=dict)  # rule -> [priority, count]
+    seconds: float = 0.0
+
+
+def run(args: argparse.Namespace) -> int:
+    paths: list[str] = args.files or []
+    if not paths:
+        if sys.stdin.isatty():
+            raise UsageError("no input: name log files or directories, or pipe logs to stdin")
+        paths = [STDIN]
+    if paths.count(STDIN) > 1:
+        raise UsageError("'-' (stdin) can be given only once")
+    rules = load_rules(args.rules or list(DEFAULT))
+    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for note in rules.notes:
+        err.print(f"[dim]note: {note}[/dim]")
+    engine = Engine(rules.rules, match=args.match)
+
+    with ExitStack() as stack:
+        keep: IO[bytes] | None = None
+        if args.rejects:
+            try:
+                keep = stack.enter_context(open(args.rejects, "wb"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.rejects}: {exc.strerror}") from exc
+        rejects = Rejects(log=sys.stderr, keep=keep)
+        source = FileSource(paths, k8s_audit.FORMAT, rejects)
+        out = Console(highlight=False, soft_wrap=True) if fmt == "table" else None
+        progress = _progress(source, args.no_progress)
+        if progress is not None:
+            stack.enter_context(progress)
+        emit_alert = _alert_writer(fmt, out, progress)
+        stats = _Stats()
+        started = time.perf_counter()
+        source.run(_detector(engine, emit_alert, stats), progress=_ticker(progress))
+        stats.seconds = time.perf_counter() - started
+    stats.events = source.events
+    if fmt == "table":
+        assert out is not None
+        _print_summary(out, stats, source, rejects, engine)
+    else:
+        _print_line_summary(err, stats, source, rejects)
+    return 1 if rejects.count else 0
+
+
+def _detector(
+    engine: Engine, emit_alert: Callable[[Alert], None], stats: _Stats
+) -> Callable[[Record], None]:
+    process = engine.process
+    by_rule = stats.by_rule
+
+    def on_record(record: Record) -> None:
+        alerts = process(record)
+        if alerts:
+            for alert in alerts:
+                entry = by_rule.get(alert.rule)
+                if entry is None:
+                    by_rule[alert.rule] = [alert.priority, 1]
+                else:
+                    entry[1] += 1
+                stats.alerts += 1
+                emit_alert(alert)
+
+    return on_record
+
+
+def _alert_writer(
+    fmt: str, out: Console | None, progress: Progress | None
+) -> Callable[[Alert], None]:
+    if fmt == "jsonl":
+        encode = msgspec.json.Encoder().encode
+        write = sys.stdout.buffer.write
+
+        def jsonl(alert: Alert) -> None:
+            write(encode(alert) + b"\n")
+
+        return jsonl
+    assert out is not None
+    console = out
+    if progress is not None and _same_terminal():
+        console = progress.console
+
+    def table(alert: Alert) -> None:
+        console.print(
+            Text.assemble(
+                (alert.time[:23].replace("T", " ") + " ", "dim"),
+                (f"{alert.priority:<13} ", _SEVERITY_STYLE[alert.severity]),
+                (alert.rule, "bold"),
+                ": ",
+                alert.output,
+            )
+        )
+
+    return table
+
+
+def _same_terminal() -> bool:
+    try:
+        return os.ttyname(1) == os.ttyname(2)
+    except OSError:
+        return False
+
+
+def _progress(source: FileSource, disabled: bool) -> Progress | None:
+    if disabled or not sys.stderr.isatty() or source.total_bytes < _PROGRESS_MIN_BYTES:
+        return None
+    progress = Progress(
+        TextColumn("reading"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    progress.add_task("read", total=source.total_bytes)
+    return progress
+
+
+def _ticker(progress: Progress | None) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    task = progress.task_ids[0]
+
+    def tick(done: int) -> None:
+        progress.update(task, completed=done)
+
+    return tick
+
+
+def _rate(stats: _Stats) -> str:
+    if stats.seconds <= 0:
+        return "-"
+    return f"{stats.events / stats.seconds:,.0f}"
+
+
+def _print_summary(
+    out: Console, stats: _Stats, source: FileSource, rejects: Rejects, engine: Engine
+) -> None:
+    order = {p: i for i, p in enumerate(FALCO_PRIORITIES)}
+    if stats.by_rule:
+        table = Table(title="Alerts by rule", title_justify="left", show_edge=False)
+        table.add_column("rule")
+        table.add_column("priority")
+        table.add_column("alerts", justify="right")
+        for rule, (priority, count) in sorted(
+            stats.by_rule.items(), key=lambda kv: (order[kv[1][0]], -kv[1][1], kv[0])
+        ):
+            table.add_row(rule, priority, f"{count:,}")
+        out.print()
+        out.print(table)
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    summary.add_row("files read", f"{len(source.inputs):,}")
+    summary.add_row("events read", f"{stats.events:,}")
+    bad = rejects.count - len(source.unreadable)
+    summary.add_row("malformed input", Text(f"{bad:,}", style="red" if bad else ""))
+    if source.unreadable:
+        summary.add_row("unreadable files", Text(f"{len(source.unreadable):,}", style="red"))
+    summary.add_row("rules loaded", f"{len(engine.rules):,} (match: {engine.match})")
+    summary.add_row("alerts", f"{stats.alerts:,}")
+    summary.add_row("time", f"{stats.seconds:.2f} s")
+    summary.add_row("events per second", _rate(stats))
+    out.print()
+    out.print(summary)
+
+
+def _print_line_summary(err: Console, stats: _Stats, source: FileSource, rejects: Rejects) -> None:
+    err.print(
+        f"logwarden: {stats.events:,} events from {len(source.inputs):,} files, "
+        f"{rejects.count:,} rejected, {stats.alerts:,} alerts in {stats.seconds:.2f} s "
+        f"({_rate(stats)} events/s)"
+    )

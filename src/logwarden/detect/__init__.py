@@ -1,0 +1,1 @@
+"""Detection: rule formats compiled into one predicate form, run by one engine."""

@@ -1,0 +1,149 @@
+"""Predicates to Python functions.
+
+Each rule's predicate becomes one generated function whose body is a single boolean
+expression: field extractors are called directly, constants are bound as globals of the
+generated code (never pasted into its text), and `and`/`or` short-circuit as written.
+This is several times faster than walking the tree per event, and keeps the semantics
+in one place: `_on_value` below is the only definition of what each operator means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or
+
+__all__ = ["Builder", "compile_predicate", "compile_test", "compile_values", "pmatch"]
+
+
+def pmatch(value: str, prefixes: tuple[str, ...]) -> bool:
+    """Falco's path prefix match: `value` is one of the paths or lies below one of them."""
+    for prefix in prefixes:
+        if value == prefix:
+            return True
+        if value.startswith(prefix) and (prefix.endswith("/") or value[len(prefix)] == "/"):
+            return True
+    return False
+
+
+class Builder:
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {
+            "_pmatch": pmatch,
+            "__builtins__": {"all": all, "any": any, "bool": bool, "str": str},
+        }
+        self._fields: dict[int, str] = {}
+
+    def const(self, value: Any) -> str:
+        name = f"K{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def value(self, field: Field) -> str:
+        """An expression over the record `r` that yields `field`'s value."""
+        if field.expr is not None:
+            return f"({field.expr})"
+        key = id(field)
+        name = self._fields.get(key)
+        if name is None:
+            name = f"F{len(self._fields)}"
+            self._fields[key] = name
+            self.ns[name] = field.extract
+        return f"{name}(r)"
+
+    def function(self, body: str, label: str, arg: str = "r") -> Callable[[Any], Any]:
+        """Compile `def _fn(<arg>):` with `body` (indented lines) in this namespace."""
+        return _build(f"def _fn({arg}):\n{body}", self.ns, label)
+
+    def expr(self, node: Node) -> str:
+        if isinstance(node, Const):
+            return "True" if node.value else "False"
+        if isinstance(node, Not):
+            return f"(not {self.expr(node.item)})"
+        if isinstance(node, And):
+            if not node.items:
+                return "True"
+            return "(" + " and ".join(self.expr(i) for i in node.items) + ")"
+        if isinstance(node, Or):
+            if not node.items:
+                return "False"
+            return "(" + " or ".join(self.expr(i) for i in node.items) + ")"
+        return self.cmp(node, self.value(node.field))
+
+    def cmp(self, node: Cmp, x: str) -> str:
+        """`node` applied to the value expression `x` (which may be None)."""
+        if node.op == "exists":
+            return f"({x} is not None)"
+        if node.field.is_list:
+            if node.op == "in":
+                k = self.const(node.value)
+                if node.quant == "all":
+                    return f"((v := {x}) is not None and {k}.issuperset(v))"
+                return f"((v := {x}) is not None and not {k}.isdisjoint(v))"
+            quant = "all" if node.quant == "all" else "any"
+            return f"((v := {x}) is not None and {quant}({self._on_value(node, 'e')} for e in v))"
+        if node.op == "eq":
+            return f"({x} == {self.const(node.value)})"
+        if node.op == "in":
+            return f"({x} in {self.const(node.value)})"
+        return f"((v := {x}) is not None and {self._on_value(node, 'v')})"
+
+    def _on_value(self, node: Cmp, v: str) -> str:
+        """`node` applied to `v`, a variable known to hold a string."""
+        op = node.op
+        k = self.const(node.value)
+        simple = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+        if op in simple:
+            return f"{v} {simple[op]} {k}"
+        if op == "in":
+            return f"{v} in {k}"
+        if op == "startswith":
+            return f"{v}.startswith({k})"
+        if op == "endswith":
+            return f"{v}.endswith({k})"
+        if op == "contains":
+            return f"{k} in {v}"
+        if op == "icontains":
+            return f"{k} in {v}.lower()"
+        if op == "bcontains":
+            return f"{k} in {v}.encode()"
+        if op == "bstartswith":
+            return f"{v}.encode().startswith({k})"
+        if op == "fullmatch":
+            return f"{k}.fullmatch({v}) is not None"
+        if op == "search":
+            return f"{k}.search({v}) is not None"
+        if op == "pmatch":
+            return f"_pmatch({v}, {k})"
+        raise ValueError(f"operator {op!r} has no code")
+
+
+def _build(src: str, ns: dict[str, Any], label: str) -> Callable[[Any], Any]:
+    code = compile(src, label, "exec")
+    exec(code, ns)
+    fn: Callable[[Any], Any] = ns["_fn"]
+    return fn
+
+
+def compile_predicate(node: Node, label: str = "<predicate>") -> Callable[[Any], bool]:
+    """A function `record -> truthy` that evaluates `node` (the hot path: no bool() call)."""
+    gen = Builder()
+    body = gen.expr(node)
+    return _build(f"def _fn(r):\n    return {body}\n", gen.ns, label)
+
+
+def compile_test(node: Cmp) -> Callable[[Any], bool]:
+    """A function `value -> bool` that applies one comparison to an extracted value."""
+    gen = Builder()
+    body = gen.cmp(node, "x")
+    return _build(f"def _fn(x):\n    return bool({body})\n", gen.ns, "<test>")
+
+
+def compile_values(
+    fields: list[Field], label: str = "<values>"
+) -> Callable[[Any], tuple[Any, ...]]:
+    """A function `record -> tuple of the fields' values` (one call, no loop)."""
+    gen = Builder()
+    parts = "".join(f"{gen.value(f)}, " for f in fields)
+    return gen.function(f"    return ({parts})\n", label)

@@ -1,0 +1,55 @@
+"""A rule as the engine runs it, whatever format it was written in, and a loaded set of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from logwarden.detect.ir import Node
+from logwarden.records import Record
+
+__all__ = ["Rule", "RuleSet"]
+
+#: Renders a matching record as (output text, output fields).
+Renderer = Callable[[Record], tuple[str, dict[str, Any]]]
+
+
+@dataclass
+class Rule:
+    """One compiled rule.
+
+    `source` is the `Record.source` it applies to; `priority` is the Falco priority name
+    (`records.FALCO_PRIORITIES`), `severity` the logwarden severity; `origin` names the
+    file and line the rule was defined at.
+    """
+
+    name: str
+    format: str
+    source: str
+    priority: str
+    severity: str
+    predicate: Node
+    render: Renderer
+    tags: tuple[str, ...] = ()
+    desc: str = ""
+    enabled: bool = True
+    origin: str = ""
+
+
+@dataclass
+class RuleSet:
+    """Rules in load order, plus notes about what was loaded and what was skipped."""
+
+    rules: list[Rule] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def extend(self, other: RuleSet) -> None:
+        self.rules.extend(other.rules)
+        self.notes.extend(other.notes)
+        self.files.extend(other.files)
+
+    @property
+    def enabled(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled]

@@ -1,0 +1,38 @@
+"""What a format module provides: how the bytes of one input unit become record views."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["Format", "MalformedInput"]
+
+
+class MalformedInput(ValueError):
+    """An input unit is not an event of its format; the message says why.
+
+    `truncated` is set when the unit is the start of a JSON value cut short (a line of a
+    pretty-printed document, or a partial write).
+    """
+
+    def __init__(self, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
+
+
+class Format(Protocol):
+    """One input format (`normalize/<format>.py` exposes an instance as `FORMAT`)."""
+
+    #: The `Record.source` of the records this format makes.
+    source: str
+
+    def decode(self, data: bytes) -> Any:
+        """The view of one event, or a list of `(item bytes, view or MalformedInput)`.
+
+        Raises `MalformedInput` when the unit as a whole is unusable.
+        """
+
+    def time_ns(self, view: Any) -> int:
+        """The event's own time, nanoseconds since the epoch; raises MalformedInput."""
+
+    def alert_ids(self, view: Any) -> tuple[str | None, str | None]:
+        """The identifiers an alert carries: (event id, stage)."""

@@ -1,0 +1,132 @@
+"""The few types every part of logwarden shares: Record and Alert.
+
+A `Record` is one event as a source received it: the raw bytes (after redaction), where it
+came from, and a decoded view of its fields made by the format module in `normalize/`.
+An `Alert` is what a detector raises about one record (or, later, a window of records).
+
+Severity is logwarden's own five-step scale; every rule format maps onto it
+(`severity_of_priority` for Falco priorities).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "FALCO_PRIORITIES",
+    "SEVERITIES",
+    "Alert",
+    "Origin",
+    "Record",
+    "format_time_ns",
+    "normalize_priority",
+    "severity_of_priority",
+]
+
+#: logwarden severities, most severe first.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+#: Falco priority names as Falco prints them, most severe first.
+FALCO_PRIORITIES = (
+    "Emergency",
+    "Alert",
+    "Critical",
+    "Error",
+    "Warning",
+    "Notice",
+    "Informational",
+    "Debug",
+)
+
+_PRIORITY_ALIASES = {p.upper(): p for p in FALCO_PRIORITIES} | {"INFO": "Informational"}
+
+_SEVERITY_OF_PRIORITY = {
+    "Emergency": "critical",
+    "Alert": "critical",
+    "Critical": "critical",
+    "Error": "high",
+    "Warning": "medium",
+    "Notice": "low",
+    "Informational": "info",
+    "Debug": "info",
+}
+
+
+def normalize_priority(text: str) -> str | None:
+    """Falco's case-insensitive priority name as Falco prints it, or None if unknown."""
+    return _PRIORITY_ALIASES.get(text.strip().upper())
+
+
+def severity_of_priority(priority: str) -> str:
+    """Map a Falco priority (as returned by `normalize_priority`) to a logwarden severity."""
+    return _SEVERITY_OF_PRIORITY[priority]
+
+
+class Record(msgspec.Struct, gc=False):
+    """One event as received.
+
+    `source` is the kind of event (``k8s_audit``), which is all a rule may know about where
+    a record came from. `instance` names the concrete origin (a file path, a source id),
+    `seq` counts records per instance from 1, `line` is the line in a file (0 if none).
+    `received_ns` is when logwarden read it, `time_ns` the event's own time (both
+    nanoseconds since the epoch).
+    `raw` holds the bytes of this one event as received; `view` is the decoded view made by
+    the format module; `cache` holds values derived lazily from it (decoded sub-objects).
+    """
+
+    source: str
+    instance: str
+    seq: int
+    line: int
+    received_ns: int
+    time_ns: int
+    raw: bytes
+    view: Any
+    cache: dict[str, Any] | None = None
+
+
+_second_text: dict[int, str] = {}
+
+
+def format_time_ns(ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds, the way Falco prints event times."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    text = _second_text.get(secs)
+    if text is None:
+        if len(_second_text) > 65536:
+            _second_text.clear()
+        text = _second_text[secs] = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{frac:09d}Z"
+
+
+class Origin(msgspec.Struct):
+    """Where the record behind an alert came from."""
+
+    instance: str
+    seq: int
+    line: int
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    """One rule matched one record.
+
+    Field order and names are the `--format jsonl` contract: `rule`, `priority` (Falco's
+    name), `severity` (critical/high/medium/low/info), `time` (RFC 3339, the event's own
+    time), `source`, `output` (the rendered text), `audit_id`, `stage`, `tags`.
+    """
+
+    rule: str
+    priority: str
+    severity: str
+    time: str
+    source: str
+    output: str
+    audit_id: str | None
+    stage: str | None
+    tags: list[str]
+    output_fields: dict[str, Any]
+    rule_format: str
+    origin: Origin

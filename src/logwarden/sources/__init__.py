@@ -1,0 +1,1 @@
+"""Sources: one module per source, each emitting Records."""

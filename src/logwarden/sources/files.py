@@ -1,0 +1,298 @@
+"""Log files read once: files, directories in time order, gzip, and stdin.
+
+This is the source behind `logwarden detect` and, later, `ledger import`. It frames input
+into units (JSON lines, or one JSON document per file when the file holds a pretty-printed
+EventList or array), hands each unit to the format module, and emits one Record per event.
+Units the format rejects are reported through `Rejects` as ``file:line: reason``.
+
+Directories are walked recursively, hidden files skipped, and files read oldest first: a
+rotated kube-apiserver log carries its rotation time in its name
+(``audit-2024-05-17T08-00-00.000.log``, optionally ``.gz``), any other file counts by its
+modification time, so the active ``audit.log`` comes last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import io
+import os
+import re
+import sys
+import threading
+import time
+import zlib
+from calendar import timegm
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from logwarden.normalize.base import Format, MalformedInput
+from logwarden.records import Record
+from logwarden.rejects import Rejects
+
+__all__ = ["STDIN", "FileSource", "Input", "ordered_files"]
+
+#: The path that means standard input.
+STDIN = "-"
+
+_ROTATED = re.compile(r"-(\d{4})-(\d\d)-(\d\d)T(\d\d)-(\d\d)-(\d\d)(?:\.(\d+))?(?=\.|$)")
+_GZIP_MAGIC = b"\x1f\x8b"
+_BATCH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Input:
+    """One file to read (or stdin), with its size for progress."""
+
+    path: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return "<stdin>" if self.path == STDIN else self.path
+
+
+def _rotation_time(name: str) -> float | None:
+    m = _ROTATED.search(name)
+    if m is None:
+        return None
+    year, month, day, hour, minute, sec, frac = m.groups()
+    secs = timegm((int(year), int(month), int(day), int(hour), int(minute), int(sec), 0, 0, 0))
+    return secs + (float("0." + frac) if frac else 0.0)
+
+
+def ordered_files(directory: str) -> list[str]:
+    """Regular, non-hidden files under `directory`, oldest first (see module doc)."""
+    found: list[tuple[float, str]] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            if not os.path.isfile(path):
+                continue
+            when = _rotation_time(name)
+            if when is None:
+                when = os.stat(path).st_mtime
+            found.append((when, path))
+    found.sort()
+    return [path for _, path in found]
+
+
+class FileSource:
+    """Reads the given paths once and emits their events as Records."""
+
+    def __init__(self, paths: Sequence[str], fmt: Format, rejects: Rejects) -> None:
+        self.fmt = fmt
+        self.rejects = rejects
+        self.inputs: list[Input] = []
+        #: files that could not be opened or read, with the reason
+        self.unreadable: list[tuple[str, str]] = []
+        self.events = 0
+        self.bytes_read = 0
+        for path in paths:
+            self._add(path)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(i.size for i in self.inputs)
+
+    def _add(self, path: str) -> None:
+        if path == STDIN:
+            self.inputs.append(Input(STDIN, 0))
+        elif os.path.isdir(path):
+            for file in ordered_files(path):
+                self.inputs.append(Input(file, _size(file)))
+        elif os.path.exists(path):
+            self.inputs.append(Input(path, _size(path)))
+        else:
+            self._unreadable(path, "no such file or directory")
+
+    def _unreadable(self, path: str, reason: str) -> None:
+        self.unreadable.append((path, reason))
+        self.rejects.report(path, f"cannot read: {reason}")
+
+    def run(
+        self,
+        emit: Callable[[Record], object],
+        stop: threading.Event | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> None:
+        """Emit every event of every input in order; `progress(bytes)` is called now and then.
+
+        Only reading is guarded: an input that cannot be opened or read further is reported
+        and skipped, while an exception raised by `emit` propagates unchanged.
+        """
+        done = 0
+        for inp in self.inputs:
+            if stop is not None and stop.is_set():
+                return
+            with contextlib.ExitStack() as stack:
+                try:
+                    stream, position = _open(inp.path, stack)
+                except OSError as exc:
+                    self._unreadable(inp.name, exc.strerror or str(exc))
+                    continue
+                tick = None
+                if progress is not None:
+                    tick = functools.partial(_tick, progress, done, position)
+                self._read(stream, inp.name, emit, stop, tick)
+            done += inp.size
+            self.bytes_read = done
+            if progress is not None:
+                progress(done)
+
+    def _batches(
+        self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
+    ) -> Iterator[list[bytes]]:
+        """The input's lines in batches; a pretty-printed document is emitted whole instead.
+
+        A file whose first line is the start of a JSON value but not a whole one may be a
+        pretty-printed EventList, array or Event: it is decoded as one document, and read
+        line by line (reporting each bad line) only if that fails. Read errors end the
+        input with a report naming the last line read.
+        """
+        lines_read = 0
+        whole: bytes | None = None
+        try:
+            head: list[bytes] = []
+            for line in stream:
+                head.append(line)
+                if line.strip():
+                    break
+            if head:
+                try:
+                    self.fmt.decode(head[-1])
+                except MalformedInput as exc:
+                    if exc.truncated:
+                        whole = b"".join(head) + stream.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            self._unreadable(name, f"read failed: {_reason(exc)}")
+            return
+        if whole is not None:
+            if self._document(whole, name, emit) >= 0:
+                return
+            stream = io.BytesIO(whole)
+            head = []
+        try:
+            if head:
+                lines_read += len(head)
+                yield head
+            while True:
+                batch = stream.readlines(_BATCH_BYTES)
+                if not batch:
+                    return
+                lines_read += len(batch)
+                yield batch
+        except (OSError, EOFError, zlib.error) as exc:
+            self._unreadable(name, f"read failed after line {lines_read}: {_reason(exc)}")
+
+    def _read(
+        self,
+        stream: IO[bytes],
+        name: str,
+        emit: Callable[[Record], object],
+        stop: threading.Event | None,
+        tick: Callable[[], object] | None,
+    ) -> None:
+        fmt = self.fmt
+        decode = fmt.decode
+        time_ns = fmt.time_ns
+        source = fmt.source
+        now = time.time_ns
+        report = self.rejects.report
+        seq = 0
+        lineno = 0
+        for batch in self._batches(stream, name, emit):
+            if tick is not None:
+                tick()
+            if stop is not None and stop.is_set():
+                break
+            for line in batch:
+                lineno += 1
+                try:
+                    view = decode(line)
+                    if view.__class__ is not list:
+                        when = time_ns(view)
+                        seq += 1
+                        emit(Record(source, name, seq, lineno, now(), when, line.rstrip(), view))
+                        continue
+                except MalformedInput as exc:
+                    raw = line.rstrip()
+                    if raw:
+                        report(f"{name}:{lineno}", str(exc), raw)
+                    continue
+                seq = self._items(view, name, lineno, seq, emit)
+        self.events += seq
+
+    def _items(
+        self,
+        items: list[tuple[bytes, object]],
+        name: str,
+        lineno: int,
+        seq: int,
+        emit: Callable[[Record], object],
+    ) -> int:
+        fmt = self.fmt
+        for raw, view in items:
+            if isinstance(view, MalformedInput):
+                self.rejects.report(f"{name}:{lineno}", str(view), raw)
+                continue
+            try:
+                when = fmt.time_ns(view)
+            except MalformedInput as exc:
+                self.rejects.report(f"{name}:{lineno}", str(exc), raw)
+                continue
+            seq += 1
+            emit(Record(fmt.source, name, seq, lineno, time.time_ns(), when, raw, view))
+        return seq
+
+    def _document(self, data: bytes, name: str, emit: Callable[[Record], object]) -> int:
+        """Read `data` as one JSON document; return records emitted, or -1 if it is not one."""
+        try:
+            view = self.fmt.decode(data)
+        except MalformedInput:
+            return -1
+        if view.__class__ is list:
+            seq = self._items(view, name, 1, 0, emit)
+        else:
+            seq = self._items([(data.strip(), view)], name, 1, 0, emit)
+        self.events += seq
+        return seq
+
+
+def _tick(progress: Callable[[int], object], done: int, position: Callable[[], int]) -> None:
+    progress(done + position())
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _open(path: str, stack: contextlib.ExitStack) -> tuple[IO[bytes], Callable[[], int]]:
+    """Open a path or stdin, gunzipping when it starts with the gzip magic bytes.
+
+    Returns the stream of lines and a function giving the position in the underlying
+    (compressed) file, for progress.
+    """
+    raw: io.BufferedReader
+    if path == STDIN:
+        raw = sys.stdin.buffer  # type: ignore[assignment]
+        position: Callable[[], int] = lambda: 0  # noqa: E731
+    else:
+        raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+        position = raw.tell
+    if raw.peek(2)[:2] != _GZIP_MAGIC:
+        return raw, position
+    gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+    return io.BufferedReader(gz, buffer_size=1 << 20), position
