@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from logwarden.detect.codegen import compile_predicate
+from logwarden.detect.codegen import Builder
 from logwarden.detect.index import RuleIndex
 from logwarden.detect.rule import Rule
 from logwarden.normalize import by_source
@@ -29,14 +29,30 @@ _NONE: tuple[Alert, ...] = ()
 
 
 class _SourceRules:
-    """The enabled rules of one record source, compiled and indexed."""
+    """The enabled rules of one record source, compiled and indexed.
 
-    def __init__(self, rules: list[Rule]) -> None:
+    For each distinct set of candidate rules the index finds, one function is generated
+    that evaluates those rules inline, in order: in `first` mode it returns the index of
+    the first that matches (or -1), in `all` mode the indices of all that match.
+    """
+
+    def __init__(self, rules: list[Rule], first: bool) -> None:
         self.rules = rules
-        self.matchers: list[Callable[[Any], Any]] = [
-            compile_predicate(r.predicate, f"<rule {r.name}>") for r in rules
-        ]
-        self.index = RuleIndex([r.predicate for r in rules])
+        self.first = first
+        self.index: RuleIndex[Callable[[Any], Any]] = RuleIndex(
+            [r.predicate for r in rules], self._dispatcher
+        )
+
+    def _dispatcher(self, candidates: tuple[int, ...]) -> Callable[[Any], Any]:
+        gen = Builder()
+        lines = [] if self.first else ["    out = []\n"]
+        for i in candidates:
+            cond = gen.expr(self.rules[i].predicate)
+            lines.append(f"    if {cond}:\n")
+            lines.append(f"        return {i}\n" if self.first else f"        out.append({i})\n")
+        lines.append("    return -1\n" if self.first else "    return out\n")
+        names = ", ".join(self.rules[i].name for i in candidates)[:60]
+        return gen.function("".join(lines), f"<rules {names}>")
 
 
 class Engine:
@@ -50,10 +66,10 @@ class Engine:
         by: dict[str, list[Rule]] = {}
         for rule in self.rules:
             by.setdefault(rule.source, []).append(rule)
-        self._sources = {source: _SourceRules(rs) for source, rs in by.items()}
+        self._first = match == "first"
+        self._sources = {source: _SourceRules(rs, self._first) for source, rs in by.items()}
         #: alerts raised so far, by rule name
         self.counts: Counter[str] = Counter()
-        self._first = match == "first"
 
     @property
     def sources(self) -> list[str]:
@@ -63,17 +79,14 @@ class Engine:
         compiled = self._sources.get(record.source)
         if compiled is None:
             return _NONE
-        matchers = compiled.matchers
-        found: list[Alert] | None = None
-        for i in compiled.index.candidates(record):
-            if matchers[i](record):
-                alert = self._alert(compiled.rules[i], record)
-                if self._first:
-                    return (alert,)
-                if found is None:
-                    found = []
-                found.append(alert)
-        return found or _NONE
+        matched = compiled.index.lookup(record)(record)
+        if self._first:
+            if matched < 0:
+                return _NONE
+            return (self._alert(compiled.rules[matched], record),)
+        if not matched:
+            return _NONE
+        return [self._alert(compiled.rules[i], record) for i in matched]
 
     def flush(self, now_ns: int) -> Sequence[Alert]:
         return _NONE

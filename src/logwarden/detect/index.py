@@ -17,7 +17,7 @@ cache starts over.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from logwarden.detect.codegen import compile_test, compile_values
 from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, fields_of
@@ -25,13 +25,28 @@ from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, fields_of
 __all__ = ["RuleIndex"]
 
 _UNKNOWN = None
+T = TypeVar("T")
 
 
-class RuleIndex:
-    """Maps a record to the indices of the rules that can match it, in order."""
+def _identity(candidates: tuple[int, ...]) -> tuple[int, ...]:
+    return candidates
+
+
+class RuleIndex(Generic[T]):
+    """Maps a record to what `build` made of the indices of the rules that can match it.
+
+    `build(candidates)` is called once per distinct tuple of candidate indices (there are
+    few: tens for Falco's rules) and its result is cached per combination of key values;
+    the default returns the tuple itself.
+    """
 
     def __init__(
-        self, predicates: Sequence[Node], *, max_values: int = 4096, max_keys: int = 65536
+        self,
+        predicates: Sequence[Node],
+        build: Callable[[tuple[int, ...]], T] = _identity,  # type: ignore[assignment]
+        *,
+        max_values: int = 4096,
+        max_keys: int = 65536,
     ) -> None:
         self._preds = list(predicates)
         self._all = (1 << len(self._preds)) - 1
@@ -45,26 +60,38 @@ class RuleIndex:
         self.fields: list[Field] = list(keys.values())
         self._memo: list[dict[Any, int]] = [{} for _ in self.fields]
         self._tests: dict[int, Callable[[Any], bool]] = {}
-        self._cache: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        self._cache: dict[tuple[Any, ...], T] = {}
+        self._built: dict[tuple[int, ...], T] = {}
+        self._build = build
         self.key = compile_values(self.fields, "<index key>")
 
-    def candidates(self, record: Any) -> tuple[int, ...]:
-        """Indices of the predicates that can be true for `record`, ascending."""
+    def lookup(self, record: Any) -> T:
+        """What `build` made of the candidates for `record` (the hot path: one dict hit)."""
         key = self.key(record)
         found = self._cache.get(key)
         if found is None:
             found = self._compute(key)
         return found
 
-    def _compute(self, key: tuple[Any, ...]) -> tuple[int, ...]:
+    def candidates(self, record: Any) -> tuple[int, ...]:
+        """Indices of the predicates that can be true for `record`, ascending."""
+        return self._candidates(self.key(record))
+
+    def _candidates(self, key: tuple[Any, ...]) -> tuple[int, ...]:
         mask = self._all
         for i, value in enumerate(key):
             mask &= self._mask(i, value)
-        found = tuple(j for j in range(len(self._preds)) if mask >> j & 1)
+        return tuple(j for j in range(len(self._preds)) if mask >> j & 1)
+
+    def _compute(self, key: tuple[Any, ...]) -> T:
+        candidates = self._candidates(key)
+        built = self._built.get(candidates)
+        if built is None:
+            built = self._built[candidates] = self._build(candidates)
         if len(self._cache) >= self._max_keys:
             self._cache.clear()
-        self._cache[key] = found
-        return found
+        self._cache[key] = built
+        return built
 
     def _mask(self, i: int, value: Any) -> int:
         memo = self._memo[i]
