@@ -211,6 +211,7 @@ class FileSource:
                 tick()
             if stop is not None and stop.is_set():
                 break
+            received = now()  # one reading per batch: the lines of a batch arrive together
             for line in batch:
                 lineno += 1
                 try:
@@ -218,7 +219,7 @@ class FileSource:
                     if view.__class__ is not list:
                         when = time_ns(view)
                         seq += 1
-                        emit(Record(source, name, seq, lineno, now(), when, line.rstrip(), view))
+                        emit(Record(source, name, seq, lineno, received, when, line.rstrip(), view))
                         continue
                 except MalformedInput as exc:
                     raw = line.rstrip()
