@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -27,6 +28,7 @@ __all__ = [
     "decode",
     "decode_raw",
     "event_time_ns",
+    "json_value",
     "parse_rfc3339_ns",
 ]
 
@@ -92,6 +94,7 @@ class _Container(msgspec.Struct):
 _event_decoder = msgspec.json.Decoder(AuditEvent)
 _container_decoder = msgspec.json.Decoder(_Container)
 _array_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_generic_decode = msgspec.json.Decoder().decode
 
 #: An item of a container: its own bytes and either its view or why it is malformed.
 Item = tuple[bytes, "AuditEvent | MalformedInput"]
@@ -113,11 +116,18 @@ def _check(ev: AuditEvent) -> AuditEvent:
     return ev
 
 
-def _reason(exc: msgspec.MsgspecError) -> str:
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"invalid UTF-8 at byte {exc.start}: JSON text must be UTF-8"
     text = str(exc)
     if isinstance(exc, msgspec.ValidationError):
         return f"not a Kubernetes audit event: {text}"
     return f"invalid JSON: {text}"
+
+
+def _malformed(exc: Exception) -> MalformedInput:
+    truncated = isinstance(exc, msgspec.DecodeError) and "truncated" in str(exc)
+    return MalformedInput(_reason(exc), truncated=truncated)
 
 
 def decode(data: bytes) -> AuditEvent | list[Item]:
@@ -134,18 +144,34 @@ def decode(data: bytes) -> AuditEvent | list[Item]:
             return _decode_array(data)
         raise MalformedInput(_reason(exc)) from None
     except msgspec.DecodeError as exc:
-        raise MalformedInput(_reason(exc), truncated="truncated" in str(exc)) from None
+        raise _malformed(exc) from None
+    except UnicodeDecodeError as exc:
+        raise _malformed(exc) from None
     if ev.kind == "EventList":
         return _decode_list(data)
     return _check(ev)
+
+
+def json_value(data: bytes) -> Any:
+    """Plain JSON values of bytes already known to be valid JSON (a lazily kept member).
+
+    Invalid UTF-8 inside strings becomes U+FFFD, as Go's encoder (the apiserver's) would
+    have written it; in the members decoded eagerly it makes the whole event malformed.
+    """
+    if not data:
+        return None
+    try:
+        return _generic_decode(data)
+    except UnicodeDecodeError:
+        return _generic_decode(bytes(data).decode("utf-8", "replace"))
 
 
 def decode_raw(raw: bytes) -> AuditEvent:
     """Decode the bytes of exactly one Event (an item of a list), raising MalformedInput."""
     try:
         return _check(_event_decoder.decode(raw))
-    except msgspec.MsgspecError as exc:
-        raise MalformedInput(_reason(exc)) from None
+    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        raise _malformed(exc) from None
 
 
 def _items(raws: list[msgspec.Raw], where: str) -> list[Item]:
@@ -162,7 +188,7 @@ def _items(raws: list[msgspec.Raw], where: str) -> list[Item]:
 def _decode_list(data: bytes) -> list[Item]:
     try:
         doc = _container_decoder.decode(data)
-    except msgspec.MsgspecError as exc:
+    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
         raise MalformedInput(f"not a Kubernetes audit EventList: {exc}") from None
     if doc.items is None:
         raise MalformedInput("not a Kubernetes audit EventList: missing items")
@@ -172,8 +198,8 @@ def _decode_list(data: bytes) -> list[Item]:
 def _decode_array(data: bytes) -> list[Item]:
     try:
         raws = _array_decoder.decode(data)
-    except msgspec.MsgspecError as exc:
-        raise MalformedInput(_reason(exc)) from None
+    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        raise _malformed(exc) from None
     out: list[Item] = []
     for i, raw in enumerate(raws):
         item = bytes(raw)
@@ -189,7 +215,10 @@ def _decode_array(data: bytes) -> list[Item]:
     return out
 
 
-_TS = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d{1,9})\d*)?([Zz]|[+-]\d\d:\d\d)$")
+_TS = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?:\.([0-9]{1,9})[0-9]*)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 _seconds: dict[str, int] = {}
 _SCALE: list[int] = [10 ** (9 - n) for n in range(10)]
 

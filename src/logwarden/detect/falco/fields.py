@@ -27,14 +27,13 @@ import msgspec
 
 from logwarden.detect.ir import Field
 from logwarden.errors import RuleError
-from logwarden.normalize.k8s_audit import AuditEvent
+from logwarden.normalize.k8s_audit import AuditEvent, json_value
 from logwarden.records import Record, format_time_ns
 
 __all__ = ["FieldCatalog", "catalog"]
 
 Value = str | list[str] | None
 _json_encode = msgspec.json.encode
-_json_decode = msgspec.json.decode
 
 
 # --- lazily decoded parts of the event, cached on the record -------------------------
@@ -51,20 +50,16 @@ def _cached(rec: Record, key: str, make: Callable[[AuditEvent], Any]) -> Any:
         return value
 
 
-def _decode_raw(raw: msgspec.Raw) -> Any:
-    return _json_decode(raw) if raw else None
-
-
 def _req(rec: Record) -> Any:
-    return _cached(rec, "req", lambda v: _decode_raw(v.requestObject))
+    return _cached(rec, "req", lambda v: json_value(v.requestObject))
 
 
 def _resp(rec: Record) -> Any:
-    return _cached(rec, "resp", lambda v: _decode_raw(v.responseObject))
+    return _cached(rec, "resp", lambda v: json_value(v.responseObject))
 
 
 def _annotations(rec: Record) -> Any:
-    return _cached(rec, "ann", lambda v: _decode_raw(v.annotations))
+    return _cached(rec, "ann", lambda v: json_value(v.annotations))
 
 
 def _document(rec: Record) -> Any:
@@ -74,7 +69,7 @@ def _document(rec: Record) -> Any:
         cache = rec.cache = {}
     doc = cache.get("doc")
     if doc is None:
-        doc = cache["doc"] = _json_decode(rec.raw)
+        doc = cache["doc"] = json_value(rec.raw)
     return doc
 
 
