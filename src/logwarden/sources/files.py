@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gzip
 import io
 import os
 import re
@@ -23,10 +22,10 @@ import sys
 import threading
 import time
 import zlib
-from calendar import timegm
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from datetime import UTC, datetime
+from typing import IO, Any
 
 from logwarden.normalize.base import Format, MalformedInput
 from logwarden.records import Record
@@ -58,9 +57,13 @@ def _rotation_time(name: str) -> float | None:
     m = _ROTATED.search(name)
     if m is None:
         return None
-    year, month, day, hour, minute, sec, frac = m.groups()
-    secs = timegm((int(year), int(month), int(day), int(hour), int(minute), int(sec), 0, 0, 0))
-    return secs + (float("0." + frac) if frac else 0.0)
+    year, month, day, hour, minute, sec = (int(g) for g in m.groups()[:6])
+    frac = m.group(7)
+    try:
+        when = datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
+    except ValueError:
+        return None  # not a date after all: the file counts by its modification time
+    return when.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def ordered_files(directory: str) -> list[str]:
@@ -148,6 +151,17 @@ class FileSource:
     def _batches(
         self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
     ) -> Iterator[list[bytes]]:
+        raw = getattr(stream, "raw", None)
+        read = yield from self._lines(stream, name, emit)
+        if isinstance(raw, _Gunzip) and raw.truncated:
+            self._unreadable(
+                name, f"read failed after line {read}: compressed data ends early (cut off)"
+            )
+
+    def _lines(
+        self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
+    ) -> Generator[list[bytes], None, int]:
+        """The batches of lines; returns the number of lines read."""
         """The input's lines in batches; a pretty-printed document is emitted whole instead.
 
         A file whose first line is the start of a JSON value but not a whole one may be a
@@ -171,10 +185,10 @@ class FileSource:
                         whole = b"".join(head) + stream.read()
         except (OSError, EOFError, zlib.error) as exc:
             self._unreadable(name, f"read failed: {_reason(exc)}")
-            return
+            return 0
         if whole is not None:
             if self._document(whole, name, emit) >= 0:
-                return
+                return whole.count(b"\n") + 1
             stream = io.BytesIO(whole)
             head = []
         try:
@@ -184,11 +198,12 @@ class FileSource:
             while True:
                 batch = stream.readlines(_BATCH_BYTES)
                 if not batch:
-                    return
+                    return lines_read
                 lines_read += len(batch)
                 yield batch
         except (OSError, EOFError, zlib.error) as exc:
             self._unreadable(name, f"read failed after line {lines_read}: {_reason(exc)}")
+        return lines_read
 
     def _read(
         self,
@@ -295,5 +310,49 @@ def _open(path: str, stack: contextlib.ExitStack) -> tuple[IO[bytes], Callable[[
         position = raw.tell
     if raw.peek(2)[:2] != _GZIP_MAGIC:
         return raw, position
-    gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
-    return io.BufferedReader(gz, buffer_size=1 << 20), position
+    return io.BufferedReader(_Gunzip(raw), buffer_size=1 << 20), position
+
+
+class _Gunzip(io.RawIOBase):
+    """Decompresses gzip (all members) as a raw stream that never loses what it decoded.
+
+    `gzip.GzipFile` raises at a cut-off end and the buffered reader around it drops what
+    was already decompressed; this reader instead ends the stream cleanly at the cut and
+    sets `truncated`, so every complete line is read (and a cut last line is reported as
+    malformed) before the cut itself is reported.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._zlib = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._done = False
+        self.truncated = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._done:
+            self._fill()
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _fill(self) -> None:
+        chunk = self._raw.read(1 << 16)
+        if not chunk:
+            self._done = True
+            self.truncated = not self._zlib.eof
+            self._pending = self._zlib.flush()
+            return
+        out = []
+        while chunk:
+            if self._zlib.eof:  # the next member of a multi-member file
+                if not chunk.strip(b"\0"):
+                    break  # zero padding after the last member, as gzip(1) accepts
+                self._zlib = zlib.decompressobj(wbits=31)
+            out.append(self._zlib.decompress(chunk))
+            chunk = self._zlib.unused_data
+        self._pending = b"".join(out)
