@@ -61,6 +61,23 @@ def test_lists_keep_quoting_and_flatten_nesting() -> None:
     )
 
 
+def test_a_list_op_may_name_a_list_without_parentheses() -> None:
+    ast = parse_condition("ka.verb in my_list")
+    assert isinstance(ast, Check) and ast.value == (Item("my_list", False),)
+
+
+def test_field_arguments_may_be_quoted() -> None:
+    ast = parse_condition('ka.uri.param["watch"] = "true"')
+    assert isinstance(ast, Check) and ast.arg == "watch"
+
+
+def test_escapes_are_falcos() -> None:
+    ast = parse_condition(r'ka.uri = "a\tb\/c\\d\ e"')
+    assert isinstance(ast, Check) and ast.value == Item("a\tb/c\\d\\e", True)
+    ast = parse_condition(r"ka.uri = 'it\'s'")
+    assert isinstance(ast, Check) and ast.value == Item("it's", True)
+
+
 def test_empty_list() -> None:
     ast = parse_condition("ka.verb in ()")
     assert isinstance(ast, Check) and ast.value == ()
@@ -117,7 +134,9 @@ def test_every_operator_parses() -> None:
         ("a b", "unexpected 'b'", 3),
         ('ka.uri = "open', "string is not closed", 10),
         ("ka.verb in (a, b", "list is not closed", 17),
-        ("ka.verb in a", "expected '(' to start a list", 12),
+        ("ka.verb in 'a'", "expected '(' to start a list", 12),
+        ('ka.uri = "a\\.b"', "invalid escape '\\.'", 12),
+        ("ka.uri contains a=b", "unexpected '='", 18),
         ("tolower(ka.verb) = x", "transformers are not supported", 1),
         ("ka.verb in (a b)", "expected ',' or ')'", 15),
     ],

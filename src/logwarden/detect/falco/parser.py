@@ -8,7 +8,7 @@ Grammar (precedence: `not` binds tightest, then `and`, then `or`):
     primary  := "(" expr ")" | check | macro
     check    := field [ "[" arg "]" ] ( unary-op | binary-op value | list-op list )
     value    := quoted-string | bare-word | "val(" field ")"
-    list     := "(" [ item ("," item)* ] ")"        item := quoted-string | bare-word | list
+    list     := "(" [ item ("," item)* ] ")" | list-name   item := quoted-string | bare-word | list
 
 Operators: `exists`; `= == != < <= > >= contains icontains bcontains startswith
 bstartswith endswith glob iglob regex`; `in intersects pmatch`. A bare word without an
@@ -58,7 +58,9 @@ _SYMBOL_OPS = ("==", "!=", "<=", ">=", "=", "<", ">")
 _KEYWORDS = frozenset({"and", "or", "not"})
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT_CHARS = _IDENT_START | set("0123456789.")
-_BARE_STOP = set(" \t\r\n\f\v(),\"'")
+_BARE_STOP = set(" \t\r\n\f\v(),=\"'")  # Falco's bare string: [^()"'[:space:]=,]+
+_ARG_STOP = set(" \t\r\n\f\v[]\"'")  # a bare field argument: [^][\"'[:space:]]+
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", " ": "\\", "\\": "\\", "/": "/"}
 
 
 class ConditionSyntaxError(ValueError):
@@ -199,14 +201,23 @@ class _Parser:
         while j < len(s) and s[j] in _IDENT_CHARS:
             j += 1
         name = s[start:j]
+        self.i = j
         arg = None
         if j < len(s) and s[j] == "[":
-            close = s.find("]", j + 1)
-            if close == -1:
+            self.i = j + 1
+            if self.i < len(s) and s[self.i] in "\"'":
+                arg = self.quoted()
+            else:
+                k = self.i
+                while k < len(s) and s[k] not in _ARG_STOP:
+                    k += 1
+                if k == self.i:
+                    raise self.fail("expected a field argument: a quoted or a bare string")
+                arg = s[self.i : k]
+                self.i = k
+            if self.i >= len(s) or s[self.i] != "]":
                 raise self.fail("missing ']' after field argument", j)
-            arg = s[j + 1 : close]
-            j = close + 1
-        self.i = j
+            self.i += 1
         return name, arg, start
 
     def check(self) -> Ast:
@@ -260,6 +271,8 @@ class _Parser:
 
     def list_value(self) -> tuple[Item, ...]:
         s = self.s
+        if self.i < len(s) and s[self.i] not in "(\"'":
+            return (Item(self.bare(), False),)  # `in some_list`: a list named without ()
         if self.i >= len(s) or s[self.i] != "(":
             raise self.fail("expected '(' to start a list")
         items: list[Item] = []
@@ -306,6 +319,7 @@ class _Parser:
         return s[start:j]
 
     def quoted(self) -> str:
+        """A quoted string, unescaped as Falco does (`\\b \\f \\n \\r \\t \\\\ \\/`, the quote)."""
         s = self.s
         quote = s[self.i]
         start = self.i
@@ -315,7 +329,12 @@ class _Parser:
             ch = s[j]
             if ch == "\\" and j + 1 < len(s):
                 nxt = s[j + 1]
-                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
+                if nxt == quote:
+                    out.append(quote)
+                elif nxt in _ESCAPES:
+                    out.append(_ESCAPES[nxt])
+                else:
+                    raise self.fail(f"invalid escape '\\{nxt}' in a {quote}-quoted string", j)
                 j += 2
                 continue
             if ch == quote:
