@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from logwarden.detect.codegen import compile_predicate, compile_test, pmatch
+from logwarden.detect.codegen import compile_predicate, compile_test, path_parts, pmatch
 from logwarden.detect.index import RuleIndex
 from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, fields_of, simplify
 
@@ -46,6 +46,7 @@ L = field("l", is_list=True)
         (Cmp(S, "endswith", ".com"), "a@x.com", True),
         (Cmp(S, "contains", "ss"), "password", True),
         (Cmp(S, "icontains", "pass"), "PassWord", True),
+        (Cmp(S, "icontains", "äbc"), "ÄBC", False),  # ASCII letters only, as strcasestr
         (Cmp(S, "bcontains", b"/et"), "/etc/x", True),
         (Cmp(S, "bstartswith", b"/et"), "x/etc", False),
         (Cmp(S, "fullmatch", re.compile("a.c")), "abc", True),
@@ -89,10 +90,15 @@ def test_inline_field_expressions_match_extractors() -> None:
     assert not compile_predicate(pred)(rec(n="y"))
 
 
-def test_pmatch_prefix_boundaries() -> None:
-    assert pmatch("/a/b", ("/a",))
-    assert not pmatch("/ab", ("/a",))
-    assert pmatch("/a/", ("/a/",))
+def test_pmatch_compares_path_components() -> None:
+    def match(value: str, *prefixes: str) -> bool:
+        return pmatch(value, tuple(path_parts(p) for p in prefixes))
+
+    assert match("/a/b", "/a")
+    assert not match("/ab", "/a")
+    assert match("/a/", "/a/")
+    assert match("/a/b", "/a/b/")  # empty components are skipped, as in Falco
+    assert match("/a/b/c", "a/b")
 
 
 def test_simplify_flattens_and_folds() -> None:

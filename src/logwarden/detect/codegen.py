@@ -14,23 +14,38 @@ from typing import Any
 
 from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or
 
-__all__ = ["Builder", "compile_predicate", "compile_test", "compile_values", "pmatch"]
+__all__ = [
+    "ASCII_LOWER",
+    "Builder",
+    "compile_predicate",
+    "compile_test",
+    "compile_values",
+    "path_parts",
+    "pmatch",
+]
 
 
-def pmatch(value: str, prefixes: tuple[str, ...]) -> bool:
-    """Falco's path prefix match: `value` is one of the paths or lies below one of them."""
-    for prefix in prefixes:
-        if value == prefix:
-            return True
-        if value.startswith(prefix) and (prefix.endswith("/") or value[len(prefix)] == "/"):
-            return True
-    return False
+#: str.translate table folding ASCII letters only (Falco's icontains uses strcasestr)
+ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def path_parts(path: str) -> tuple[str, ...]:
+    """A path's components, empty ones skipped (`/a//b/` is `a`, `b`)."""
+    return tuple(part for part in path.split("/") if part)
+
+
+def pmatch(value: str, prefixes: tuple[tuple[str, ...], ...]) -> bool:
+    """Falco's path prefix match: `value` is one of the paths or lies below one of them,
+    compared component by component (prefixes as made by `path_parts`)."""
+    parts = path_parts(value)
+    return any(parts[: len(prefix)] == prefix for prefix in prefixes)
 
 
 class Builder:
     def __init__(self) -> None:
         self.ns: dict[str, Any] = {
             "_pmatch": pmatch,
+            "_ASCII_LOWER": ASCII_LOWER,
             "__builtins__": {"all": all, "any": any, "bool": bool, "str": str},
         }
         self._fields: dict[int, str] = {}
@@ -92,6 +107,9 @@ class Builder:
     def _on_value(self, node: Cmp, v: str) -> str:
         """`node` applied to `v`, a variable known to hold a string."""
         op = node.op
+        if op == "pmatch":
+            prefixes = tuple(path_parts(p) for p in node.value)
+            return f"_pmatch({v}, {self.const(prefixes)})"
         k = self.const(node.value)
         simple = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
         if op in simple:
@@ -105,7 +123,7 @@ class Builder:
         if op == "contains":
             return f"{k} in {v}"
         if op == "icontains":
-            return f"{k} in {v}.lower()"
+            return f"{k} in {v}.translate(_ASCII_LOWER)"
         if op == "bcontains":
             return f"{k} in {v}.encode()"
         if op == "bstartswith":
@@ -114,8 +132,6 @@ class Builder:
             return f"{k}.fullmatch({v}) is not None"
         if op == "search":
             return f"{k}.search({v}) is not None"
-        if op == "pmatch":
-            return f"_pmatch({v}, {k})"
         raise ValueError(f"operator {op!r} has no code")
 
 

@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 #: Operators and the constant each takes:
-#:  eq ne lt le gt ge startswith endswith contains icontains -> str (icontains: lowered)
+#:  eq ne lt le gt ge startswith endswith contains -> str
+#:  icontains -> str with ASCII letters lowered (the match folds ASCII letters only)
 #:  in -> frozenset[str];  pmatch -> tuple[str, ...] of path prefixes
 #:  bcontains bstartswith -> bytes
 #:  fullmatch (the whole value matches) search (some part matches) -> compiled re.Pattern

@@ -9,12 +9,12 @@ logwarden knows.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections import Counter
 from collections.abc import Sequence
 
-from logwarden.detect.falco.fields import FieldCatalog, catalog
+from logwarden.detect.codegen import ASCII_LOWER
+from logwarden.detect.falco.fields import FieldCatalog, UnknownField, catalog
 from logwarden.detect.falco.loader import Definitions, ExceptionDef, Loc, RuleDef
 from logwarden.detect.falco.output import compile_output
 from logwarden.detect.falco.parser import (
@@ -80,7 +80,7 @@ class _Compiler:
         try:
             render = compile_output(rd.output, self.fields)
         except RuleError as exc:
-            raise rd.loc.error(f"{where}: {exc.reason}") from None
+            raise rd.loc.error(f"{where}: {exc.reason}", kind=type(exc)) from None
         return Rule(
             name=rd.name,
             format="falco",
@@ -89,7 +89,7 @@ class _Compiler:
             severity=severity_of_priority(rd.priority),
             predicate=simplify(node),
             render=render,
-            tags=tuple(rd.tags),
+            tags=tuple(sorted(set(rd.tags))),  # as Falco keeps them: a sorted set
             desc=rd.desc,
             enabled=rd.enabled,
             origin=str(rd.loc),
@@ -117,7 +117,8 @@ class _Compiler:
             return self._check(ast, stack)
         except RuleError as exc:
             raise loc.error(
-                f"{where}: condition: {exc.reason} (column {ast.column} of the condition)"
+                f"{where}: condition: {exc.reason} (column {ast.column} of the condition)",
+                kind=type(exc),
             ) from None
 
     def _macro(self, ref: MacroRef, loc: Loc, where: str, stack: tuple[str, ...]) -> Node:
@@ -159,7 +160,7 @@ class _Compiler:
                 return Cmp(field, "pmatch", tuple(items), quant="any")
             return Cmp(field, "in", frozenset(items), quant="all" if op == "in" else "any")
         assert isinstance(value, Item)
-        text = value.text
+        text = self._single(value)
         kind = _OPS.get(op)
         if kind is None:
             raise RuleError(f"unknown operator '{op}'")
@@ -181,17 +182,28 @@ class _Compiler:
                 raise RuleError(f"'{op}' takes hexadecimal bytes, not '{text}'") from None
         if kind == "glob":
             flags = re.IGNORECASE if op == "iglob" else 0
-            pattern = re.compile(fnmatch.translate(text), flags | re.DOTALL)
+            pattern = re.compile(glob_to_regex(text), flags | re.DOTALL)
             return Cmp(field, "fullmatch", pattern, quant)
         if kind == "regex":
             try:
-                # Falco anchors regex at both ends (RE2 ANCHOR_BOTH)
-                return Cmp(field, "fullmatch", re.compile(text, re.DOTALL), quant)
+                # Falco anchors regex at both ends (RE2 ANCHOR_BOTH); '.' stops at newlines
+                return Cmp(field, "fullmatch", re.compile(text), quant)
             except re.error as exc:
                 raise RuleError(f"invalid regular expression '{text}': {exc}") from None
         if kind == "icontains":
-            return Cmp(field, kind, text.lower(), quant)
+            return Cmp(field, kind, text.translate(ASCII_LOWER), quant)
         return Cmp(field, kind, text, quant)
+
+    def _single(self, value: Item) -> str:
+        """A bare value naming a list stands for its one item, as Falco substitutes lists."""
+        if value.quoted or value.text not in self.defs.lists:
+            return value.text
+        items = self._list(value.text, ())
+        if len(items) != 1:
+            raise RuleError(
+                f"list '{value.text}' ({len(items)} items) is used where one value is expected"
+            )
+        return items[0]
 
     # --- lists -------------------------------------------------------------------------
 
@@ -255,6 +267,44 @@ class _Compiler:
         return self.cmp(name, arg, comp, Item(str(value), True))
 
 
+def glob_to_regex(pattern: str) -> str:
+    """POSIX fnmatch(3) without flags, as Falco's glob: `*`, `?`, `[...]` (with `!` or `^`
+    to negate) and `\\` quoting the next character; `*` also matches `/`."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\" and i < n:
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif ch == "[":
+            j = i
+            if j < n and pattern[j] in "!^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                out.append("\\[")  # no closing bracket: a literal '['
+                continue
+            body = pattern[i:j]
+            i = j + 1
+            negate = body[:1] in ("!", "^")
+            if negate:
+                body = body[1:]
+            body = body.replace("\\", "\\\\")
+            out.append(f"[{'^' if negate else ''}{body}]")
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
+
+
 def _flatten(values: list[object]) -> list[str]:
     out: list[str] = []
     for v in values:
@@ -281,7 +331,12 @@ def compile_definitions(defs: Definitions) -> RuleSet:
         if rd.source not in SOURCES:
             skipped[rd.source] += 1
             continue
-        out.rules.append(compiler.rule(rd))
+        try:
+            out.rules.append(compiler.rule(rd))
+        except UnknownField as exc:
+            if not rd.skip_unknown:
+                raise
+            out.notes.append(f"{exc} (rule skipped: it has skip-if-unknown-filter: true)")
     out.notes.extend(compiler.notes)
     for source, n in sorted(skipped.items()):
         out.notes.append(
