@@ -7,6 +7,7 @@ strings as they are, other JSON values as compact JSON text, missing paths as no
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def value(rec: Record, name: str, arg: str | None = None) -> Any:
         ("exec_pod.json", "ka.sourceips", None, ["192.168.99.1"]),
         ("exec_pod.json", "ka.req.pod.containers.image", None, None),  # no request object
         ("create_nginx_pod_privileged.json", "ka.req.pod.containers.image", None, ["nginx"]),
-        ("create_nginx_pod_privileged.json", "ka.req.pod.containers.image", "0", "nginx"),
+        # [N] selects container N; the field stays a list field
+        ("create_nginx_pod_privileged.json", "ka.req.pod.containers.image", "0", ["nginx"]),
         ("create_nginx_pod_privileged.json", "ka.req.pod.containers.image", "1", None),
         ("create_nginx_pod_privileged.json", "ka.req.pod.containers.privileged", None, ["true"]),
         ("create_nginx_pod_privileged.json", "ka.req.pod.initContainers.image", None, None),
@@ -75,6 +77,9 @@ def value(rec: Record, name: str, arg: str | None = None) -> Any:
         ),
         ("create_nginx_pod_unprivileged.json", "ka.req.pod.containers.privileged", None, None),
         ("create_nginx_pod_unprivileged.json", "ka.req.container.privileged", None, "false"),
+        # the deprecated fields have no value when the request has no containers/volumes
+        ("exec_pod.json", "ka.req.container.privileged", None, None),
+        ("exec_pod.json", "ka.req.volume.hostpath", "/etc", None),
         ("create_nginx_pod_hostnetwork.json", "ka.req.pod.host_network", None, "true"),
         ("create_nginx_pod_hostnetwork.json", "ka.req.container.host_network", None, "true"),
         ("create_nginx_pod_sensitive_mount.json", "ka.req.pod.volumes.hostpath", None, ["/etc"]),
@@ -102,7 +107,8 @@ def value(rec: Record, name: str, arg: str | None = None) -> Any:
             ['{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"minikube"}'],
         ),
         ("create_cluster_role_wildcard_verbs.json", "ka.req.role.rules.verbs", None, ["*", "get"]),
-        ("create_cluster_role_wildcard_verbs.json", "ka.req.role.rules.verbs", "1", "get"),
+        ("create_cluster_role_wildcard_verbs.json", "ka.req.role.rules.verbs", "1", ["get"]),
+        ("create_cluster_role_wildcard_verbs.json", "ka.req.role.rules.verbs", "0", ["*"]),
         ("create_cluster_role_wildcard_verbs.json", "ka.req.role.rules.resources", None, ["pods"]),
         ("create_cluster_role_wildcard_verbs.json", "ka.req.role.rules.apiGroups", None, [""]),
         ("create_nginx_service_nodeport.json", "ka.req.service.type", None, "NodePort"),
@@ -121,7 +127,7 @@ def value(rec: Record, name: str, arg: str | None = None) -> Any:
         ("exec_pod.json", "jevt.value", "/a~1~0b", None),
         ("exec_pod.json", "json.value", "/verb", "create"),
         ("exec_pod.json", "jevt.rawtime", None, "1540561114902914000"),
-        ("exec_pod.json", "evt.time", None, "13:38:34.902914000"),
+        ("exec_pod.json", "jevt.value", "stage", "ResponseStarted"),  # '/' may be left out
         ("exec_pod.json", "evt.time.iso8601", None, "2018-10-26T13:38:34.902914000Z"),
         ("exec_pod.json", "evt.source", None, "k8s_audit"),
     ],
@@ -186,10 +192,41 @@ def test_every_spelling_of_an_index_field_is_one_field() -> None:
         ("ka.nope", None, "unknown field 'ka.nope'"),
         ("ka.verb", "x", "takes no argument"),
         ("ka.uri.param", None, "needs an argument"),
-        ("jevt.value", "stage", "a JSON pointer starts with '/'"),
         ("ka.req.pod.containers.image", "x", "the index must be a number"),
     ],
 )
 def test_field_reference_errors(name: str, arg: str | None, message: str) -> None:
     with pytest.raises(RuleError, match=message):
         catalog().field(name, arg)
+
+
+def _with_request(request_object: dict[str, Any]) -> Record:
+    raw = json.loads((TRACES / "create_nginx_pod_privileged.json").read_bytes())
+    raw["requestObject"] = request_object
+    data = json.dumps(raw).encode()
+    view = k8s_audit.decode(data)
+    return Record("k8s_audit", "x", 1, 1, 0, 0, data, view)
+
+
+def test_an_index_selects_the_container_before_values_are_taken() -> None:
+    rec = _with_request(
+        {"spec": {"containers": [{"image": "nginx"}, {"securityContext": {"privileged": True}}]}}
+    )
+    assert value(rec, "ka.req.pod.containers.privileged") == ["true"]
+    assert value(rec, "ka.req.pod.containers.privileged", "0") is None
+    assert value(rec, "ka.req.pod.containers.privileged", "1") == ["true"]
+
+
+def test_json_null_is_a_value_not_a_missing_field() -> None:
+    rec = _with_request({"spec": {"tls": None, "hostNetwork": None}})
+    assert value(rec, "jevt.value", "/requestObject/spec/tls") == "null"
+    assert value(rec, "ka.req.pod.host_network") == "null"
+    assert value(rec, "jevt.value", "/requestObject/spec/absent") is None
+
+
+def test_evt_time_is_local_time_and_iso8601_is_utc() -> None:
+    rec = record("exec_pod.json")
+    secs = rec.time_ns // 1_000_000_000
+    local = datetime.fromtimestamp(secs).strftime("%H:%M:%S")
+    assert value(rec, "evt.time") == f"{local}.902914000"
+    assert value(rec, "evt.time.iso8601") == "2018-10-26T13:38:34.902914000Z"
