@@ -267,11 +267,23 @@ def test_required_versions_and_stray_null_items_are_accepted(tmp_path: Path) -> 
             "must be append or replace",
         ),
         (
-            BASE + "- rule: Pod made\n  output: o\n  desc: d\n  override:\n    output: append\n",
-            20,
-            "'desc' given without saying how",
+            BASE + "- rule: Pod made\n  priority: info\n  override:\n    priority: append\n",
+            21,
+            "override of 'priority' must be replace",
         ),
-        ("- thing: x\n", 1, "unknown item with keys thing"),
+        (
+            BASE + "- rule: Pod made\n  source: syscall\n  override:\n    source: replace\n",
+            21,
+            "'source' cannot be overridden",
+        ),
+        (
+            BASE
+            + "- rule: Pod made\n  exceptions:\n    - name: e\n      fields: [ka.verb]\n"
+            + "      values: [[create]]\n    - name: e\n      fields: [ka.uri]\n"
+            + "      values: [[x]]\n  override:\n    exceptions: append\n",
+            23,
+            "exception 'e' is given twice",
+        ),
         ("rule: x\n", 1, "a rules file is a YAML list"),
         ("- rule: [unclosed\n", 2, "invalid YAML"),
         (
@@ -297,7 +309,7 @@ def test_required_versions_and_stray_null_items_are_accepted(tmp_path: Path) -> 
         (
             rule_z("created", "o %ka.nope"),
             20,
-            "output: unknown field 'ka.nope'",
+            "output: invalid formatting token '%ka.nope'",
         ),
         (
             "- macro: a\n  condition: b\n- macro: b\n  condition: a\n" + rule_z("a")[len(BASE) :],
@@ -339,3 +351,85 @@ def test_rule_file_errors_name_file_line_and_what(
 def test_unreadable_rules_file(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="cannot read rules file"):
         load_falco([str(tmp_path / "absent.yaml")])
+
+
+def test_unknown_items_and_unused_keys_are_notes_not_errors(tmp_path: Path) -> None:
+    extra = """
+    - thing: x
+    - rule: Pod made
+      output: changed
+      desc: not applied
+      override:
+        output: replace
+    """
+    rules = load_falco([str(p) for p in rules_of(tmp_path, BASE, extra)])
+    assert any("item with keys thing ignored" in n for n in rules.notes)
+    assert any("'desc' ignored: it has no override entry" in n for n in rules.notes)
+    pod = next(r for r in rules.rules if r.name == "Pod made")
+    assert pod.desc == "a pod was created"
+
+
+def test_legacy_append_extends_only_condition_and_exceptions(tmp_path: Path) -> None:
+    append = """
+    - rule: Namespace made
+      condition: and ka.target.name=foo
+      enabled: false
+      output: ignored
+      append: true
+    """
+    rules = load_falco([str(p) for p in rules_of(tmp_path, BASE, append)])
+    assert sum("ignored: 'append: true' extends only" in n for n in rules.notes) == 2
+    # still enabled, condition extended: the namespace foo still fires
+    assert fired(tmp_path, NAMESPACE, BASE, append) == {"Namespace made": 1}
+
+
+def test_skip_if_unknown_filter(tmp_path: Path) -> None:
+    rule = rule_z("ka.no.such.field = x") + "  skip-if-unknown-filter: true\n"
+    rules = load_falco([str(write(tmp_path, "r.yaml", rule))])
+    assert [r.name for r in rules.rules] == ["Namespace made", "Pod made"]
+    assert any("unknown field 'ka.no.such.field'" in n and "skipped" in n for n in rules.notes)
+
+
+def test_every_yaml_document_of_a_file_is_read(tmp_path: Path) -> None:
+    second = "---\n- list: users\n  items: [some-user]\n  append: true\n"
+    assert fired(tmp_path, NAMESPACE, BASE + second) == {}
+
+
+def test_exception_append_rules(tmp_path: Path) -> None:
+    first = """
+    - rule: Namespace made
+      exceptions:
+        - name: known
+          fields: [ka.user.name]
+          values: [[nobody]]
+      override:
+        exceptions: append
+    """
+    refields = """
+    - rule: Namespace made
+      exceptions:
+        - name: known
+          fields: [ka.target.name]
+          values: [[foo]]
+      override:
+        exceptions: append
+    """
+    with pytest.raises(RuleError, match="append only 'values' to it"):
+        load_falco([str(p) for p in rules_of(tmp_path, BASE, first, refields)])
+    no_values = """
+    - rule: Namespace made
+      exceptions:
+        - name: fresh
+          fields: [ka.user.name]
+      override:
+        exceptions: append
+    """
+    with pytest.raises(RuleError, match="is added by append and needs 'values'"):
+        load_falco([str(p) for p in rules_of(tmp_path, BASE, no_values)])
+
+
+def test_tags_are_a_sorted_set(tmp_path: Path) -> None:
+    tagged = BASE.replace("  priority: INFO\n", "  priority: INFO\n  tags: [zeta, alpha, zeta]\n")
+    rules = load_falco([str(write(tmp_path, "r.yaml", tagged))])
+    pod = next(r for r in rules.rules if r.name == "Pod made")
+    assert pod.tags == ("alpha", "zeta")

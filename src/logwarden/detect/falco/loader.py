@@ -38,8 +38,10 @@ class Loc:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
 
-    def error(self, message: str, *, line: int | None = None) -> RuleError:
-        return RuleError(message, file=self.file, line=line or self.line, column=self.column)
+    def error(
+        self, message: str, *, line: int | None = None, kind: type[RuleError] = RuleError
+    ) -> RuleError:
+        return kind(message, file=self.file, line=line or self.line, column=self.column)
 
 
 @dataclass
@@ -80,6 +82,8 @@ class RuleDef:
     enabled: bool
     exceptions: list[ExceptionDef]
     loc: Loc
+    #: Falco's `skip-if-unknown-filter`: a rule naming an unknown field is skipped, not an error
+    skip_unknown: bool = False
 
 
 _RULE_KEYS = {
@@ -97,7 +101,7 @@ _RULE_KEYS = {
     "warn_evttypes",
     "skip-if-unknown-filter",
 }
-_RULE_OVERRIDES = {
+_RULE_OVERRIDES = {  # as Falco's rule loader: which keys may be appended or replaced
     "condition": {"append", "replace"},
     "output": {"append", "replace"},
     "desc": {"append", "replace"},
@@ -105,7 +109,8 @@ _RULE_OVERRIDES = {
     "tags": {"append", "replace"},
     "exceptions": {"append", "replace"},
     "enabled": {"replace"},
-    "source": {"replace"},
+    "warn_evttypes": {"replace"},
+    "skip-if-unknown-filter": {"replace"},
 }
 _TRUE = {"true", "yes", "on", "y"}
 _FALSE = {"false", "no", "off", "n"}
@@ -217,7 +222,7 @@ class Definitions:
             except UnicodeDecodeError as exc:
                 raise RuleError(f"rules file is not UTF-8 text: {exc}", file=path) from exc
         try:
-            root = yaml.compose(text, Loader=yaml.CSafeLoader)
+            roots = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             line = mark.line + 1 if mark is not None else 0
@@ -227,6 +232,10 @@ class Definitions:
             ) from exc
         except yaml.YAMLError as exc:
             raise RuleError(f"invalid YAML: {exc}", file=path) from exc
+        for root in roots:  # every YAML document of the file, as Falco reads them
+            self._document(root, path)
+
+    def _document(self, root: yaml.Node | None, path: str) -> None:
         if root is None:
             return
         if not isinstance(root, yaml.SequenceNode):
@@ -257,10 +266,10 @@ class Definitions:
             self.engine_versions.append(item.text("required_engine_version", "item"))
         elif item.has("required_plugin_versions"):
             self._plugins(item)
-        else:
+        else:  # Falco warns and goes on
             keys = ", ".join(sorted(item.keys)) or "nothing"
-            raise item.error(
-                f"unknown item with keys {keys}: expected rule, macro, list, "
+            self.notes.append(
+                f"{item.loc}: item with keys {keys} ignored: not a rule, macro, list, "
                 "required_engine_version or required_plugin_versions"
             )
 
@@ -300,9 +309,7 @@ class Definitions:
             out[key] = how
         for key in item.keys:
             if key not in out and key not in (kind, "override"):
-                raise item.error(
-                    f"{what}: '{key}' given without saying how to override it", item.node_of(key)
-                )
+                self.notes.append(f"{item.loc}: {what}: '{key}' ignored: it has no override entry")
         return out
 
     # --- lists and macros ---------------------------------------------------------------
@@ -372,12 +379,13 @@ class Definitions:
             for key in item.keys:
                 if key in ("rule", "append"):
                     continue
-                if key not in ("condition", "exceptions", "enabled"):
-                    raise item.error(
-                        f"{what}: '{key}' cannot be appended (only condition and exceptions)",
-                        item.node_of(key),
+                if key in ("condition", "exceptions"):
+                    self._apply(existing, item, key, "append", what)
+                else:  # as Falco: only condition and exceptions are appended
+                    self.notes.append(
+                        f"{item.loc}: {what}: '{key}' ignored: 'append: true' extends only "
+                        "condition and exceptions"
                     )
-                self._apply(existing, item, key, "replace" if key == "enabled" else "append", what)
             return
         given = set(item.keys) - {"rule"}
         if given and given <= {"enabled"}:
@@ -399,6 +407,11 @@ class Definitions:
             enabled=item.flag("enabled", what) if item.has("enabled") else True,
             exceptions=self._exceptions(item, what) if item.has("exceptions") else [],
             loc=Loc(item.file, item.line_of("condition")),
+            skip_unknown=(
+                item.flag("skip-if-unknown-filter", what)
+                if item.has("skip-if-unknown-filter")
+                else False
+            ),
         )
         self.rules[name] = rule  # a redefinition keeps its place: dicts keep key order
 
@@ -427,8 +440,10 @@ class Definitions:
             rule.tags = rule.tags + tags if how == "append" else tags
         elif key == "enabled":
             rule.enabled = item.flag("enabled", what)
-        elif key == "source":
-            rule.source = item.text("source", what)
+        elif key == "skip-if-unknown-filter":
+            rule.skip_unknown = item.flag(key, what)
+        elif key == "warn_evttypes":
+            item.flag(key, what)  # accepted; it concerns syscall event types only
         elif key == "exceptions":
             new = self._exceptions(item, what, appending=how == "append")
             if how == "replace":
@@ -445,9 +460,18 @@ class Definitions:
             if old is None:
                 if exc.fields is None:
                     raise exc.loc.error(f"{what}: exception '{exc.name}' is new and needs 'fields'")
+                if not exc.values:
+                    raise exc.loc.error(
+                        f"{what}: exception '{exc.name}' is added by append and needs 'values'"
+                    )
                 rule.exceptions.append(exc)
                 by_name[exc.name] = exc
             else:
+                if exc.fields is not None or exc.comps is not None:
+                    raise exc.loc.error(
+                        f"{what}: exception '{exc.name}' exists: append only 'values' to it, "
+                        "not 'fields' or 'comps'"
+                    )
                 if isinstance(old.fields, list):
                     for i, value in enumerate(exc.values):
                         if not isinstance(value, list) or len(value) != len(old.fields):
@@ -461,11 +485,14 @@ class Definitions:
         node = item.node_of("exceptions")
         if not isinstance(node, yaml.SequenceNode):
             raise item.error(f"{what}: 'exceptions' must be a list", node)
-        out = []
+        out: list[ExceptionDef] = []
         for entry in node.value:
             if not isinstance(entry, yaml.MappingNode):
                 raise item.error(f"{what}: each exception is a mapping with a name", entry)
-            out.append(self._exception(_Item(entry, item.file), what, appending))
+            exc = self._exception(_Item(entry, item.file), what, appending)
+            if any(e.name == exc.name for e in out):
+                raise exc.loc.error(f"{what}: exception '{exc.name}' is given twice")
+            out.append(exc)
         return out
 
     def _exception(self, sub: _Item, what: str, appending: bool) -> ExceptionDef:
