@@ -1,14 +1,16 @@
 """Falco `output` strings: `%field` placeholders rendered from a record.
 
-A placeholder is `%` followed by a field name and an optional `[arg]`; a trailing `.` that
-is not part of a known field stays text. A missing value renders as `<NA>`, a list field as
-`(a,b)`, as Falco does. Rendering also returns the values by field name (Falco's
-`output_fields`).
+Tokenized as Falco's event formatter does: after `%`, an optional width (`%20ka.verb`
+pads or cuts the value to 20 characters), then the longest known field name at that
+point (so `%ka.user.names` is `ka.user.name` followed by `s`), then `[arg]` if the field
+takes one. A `%` not followed by a field is an error. A leading `*` is dropped. A missing
+value renders as `<NA>`, a list field as `(a,b)`. Rendering also returns the values by
+field name (Falco's `output_fields`).
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 from logwarden.detect.codegen import Builder
 from logwarden.detect.falco.fields import FieldCatalog
@@ -18,7 +20,12 @@ from logwarden.errors import RuleError
 
 __all__ = ["compile_output"]
 
-_PLACEHOLDER = re.compile(r"%([A-Za-z_][A-Za-z0-9_.]*)(\[[^\]]*\])?")
+
+@dataclass(frozen=True)
+class _Placeholder:
+    shown: str
+    field: Field
+    width: int
 
 
 def _show(value: str | list[str] | None) -> str:
@@ -29,37 +36,61 @@ def _show(value: str | list[str] | None) -> str:
     return value
 
 
-def compile_output(text: str, catalog: FieldCatalog) -> Renderer:
-    """A renderer for `text`; raises RuleError (no location) for an unknown field."""
-    parts: list[str | tuple[str, Field]] = []
-    pos = 0
-    for m in _PLACEHOLDER.finditer(text):
-        name, arg = m.group(1), m.group(2)
-        end = m.end()
-        while name.endswith(".") and not catalog.known(name):
-            name = name[:-1]
-            if arg is None:
-                end -= 1
-        if arg is not None and name != m.group(1):
-            # "%a.b.[x]" is not a placeholder with an argument
-            arg = None
-            end = m.start() + 1 + len(name)
-        parts.append(text[pos : m.start()])
-        arg_text = arg[1:-1] if arg else None
-        shown = name if arg_text is None else f"{name}[{arg_text}]"
+def _fit(text: str, width: int) -> str:
+    return text[:width].ljust(width)
+
+
+def _tokens(text: str, catalog: FieldCatalog) -> list[str | _Placeholder]:
+    parts: list[str | _Placeholder] = []
+    literal_start = 0
+    i = 0
+    while i < len(text):
+        if text[i] != "%":
+            i += 1
+            continue
+        parts.append(text[literal_start:i])
+        i += 1
+        if i >= len(text):
+            raise RuleError("output: invalid formatting: it cannot end with a %")
+        start = i
+        while i < len(text) and text[i].isdigit():
+            i += 1
+        width = int(text[start:i]) if i > start else 0
+        if i >= len(text):
+            raise RuleError("output: invalid formatting: it cannot end with a number")
+        name = next((n for n in catalog.names if text.startswith(n, i)), None)
+        if name is None:
+            raise RuleError(f"output: invalid formatting token '%{text[start : start + 20]}'")
+        i += len(name)
+        arg = None
+        if i < len(text) and text[i] == "[" and catalog.takes_argument(name):
+            close = text.find("]", i)
+            if close == -1:
+                raise RuleError(f"output: missing ']' after '%{name}['")
+            arg = text[i + 1 : close]
+            i = close + 1
+        shown = name if arg is None else f"{name}[{arg}]"
         try:
-            parts.append((shown, catalog.field(name, arg_text)))
+            parts.append(_Placeholder(shown, catalog.field(name, arg), width))
         except RuleError as exc:
             raise RuleError(f"output: {exc.reason}") from None
-        pos = end
-    parts.append(text[pos:])
-    return _generate([p for p in parts if p != ""], text)
+        literal_start = i
+    parts.append(text[literal_start:])
+    return [p for p in parts if p != ""]
 
 
-def _generate(parts: list[str | tuple[str, Field]], text: str) -> Renderer:
+def compile_output(text: str, catalog: FieldCatalog) -> Renderer:
+    """A renderer for `text`; raises RuleError (no location) for a bad placeholder."""
+    if text.startswith("*"):
+        text = text[1:]
+    return _generate(_tokens(text, catalog), text)
+
+
+def _generate(parts: list[str | _Placeholder], text: str) -> Renderer:
     """One generated function: the values once, then the text and the values by name."""
     gen = Builder()
     gen.ns["_show"] = _show
+    gen.ns["_fit"] = _fit
     body: list[str] = []
     pieces: list[str] = []
     names: list[str] = []
@@ -67,11 +98,11 @@ def _generate(parts: list[str | tuple[str, Field]], text: str) -> Renderer:
         if isinstance(part, str):
             pieces.append(gen.const(part))
             continue
-        shown, field = part
         var = f"_v{len(names)}"
-        body.append(f"    {var} = {gen.value(field)}\n")
-        pieces.append(f"_show({var})")
-        names.append(f"{gen.const(shown)}: {var}")
+        body.append(f"    {var} = {gen.value(part.field)}\n")
+        shown = f"_show({var})"
+        pieces.append(f"_fit({shown}, {part.width})" if part.width else shown)
+        names.append(f"{gen.const(part.shown)}: {var}")
     text_expr = " + ".join(pieces) if pieces else '""'
     body.append(f"    return {text_expr}, {{{', '.join(names)}}}\n")
     render: Renderer = gen.function("".join(body), f"<output {text[:40]!r}>")
