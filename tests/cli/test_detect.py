@@ -180,3 +180,41 @@ def test_the_demo_shows_real_alerts() -> None:
     out = done.stdout.decode()
     assert "Create Privileged Pod" in out and "Attach/Exec Pod" in out
     assert "malformed input" in out
+
+
+def _stderr_on_a_terminal(*args: str) -> str:
+    """Run logwarden with stderr on a pseudo-terminal; return what it wrote there."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logwarden", *args], stdout=subprocess.DEVNULL, stderr=follower
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    return seen.decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_for_long_inputs(tmp_path: Path) -> None:
+    line = (TRACES / "create_secret.json").read_bytes().splitlines()[0] + b"\n"
+    big = tmp_path / "big.log"
+    with big.open("wb") as fh:
+        for _ in range((33 << 20) // len(line) + 1):  # just over the 32 MiB threshold
+            fh.write(line)
+    shown = _stderr_on_a_terminal("detect", "-f", "jsonl", str(big))
+    assert "reading" in shown and "MB" in shown, shown[-500:]
+    assert "events from 1 files" in shown
+    quiet = _stderr_on_a_terminal("detect", "-f", "jsonl", "--no-progress", str(big))
+    assert "events from 1 files" in quiet
+    assert "reading" not in quiet
