@@ -126,7 +126,7 @@ class Alert(msgspec.Struct, kw_only=True):
     output: str
     audit_id: str | None
     stage: str | None
-    tags: list[str]
+    tags: tuple[str, ...]
     output_fields: dict[str, Any]
     rule_format: str
     origin: Origin

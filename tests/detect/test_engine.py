@@ -204,7 +204,8 @@ def test_generated_dispatch_matches_brute_force_in_both_modes() -> None:
         Rule(f"r{i}", "test", "t", "Notice", "low", p, lambda r: ("", {}))
         for i, p in enumerate(preds)
     ]
-    first, every = _SourceRules(rules, first=True), _SourceRules(rules, first=False)
+    first = _SourceRules("k8s_audit", rules, first=True)
+    every = _SourceRules("k8s_audit", rules, first=False)
     matchers = [compile_predicate(p) for p in preds]
     for _ in range(2000):
         r = rec(**{name: rnd.choice(values) for name, values in VALUES.items()})

@@ -89,7 +89,7 @@ def add_parser(sub: Any) -> None:
 class _Stats:
     events: int = 0
     alerts: int = 0
-    by_rule: dict[str, list[Any]] = field(default_factory=dict)  # rule -> [priority, count]
+    by_rule: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -145,11 +145,7 @@ def _detector(
         alerts = process(record)
         if alerts:
             for alert in alerts:
-                entry = by_rule.get(alert.rule)
-                if entry is None:
-                    by_rule[alert.rule] = [alert.priority, 1]
-                else:
-                    entry[1] += 1
+                by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
                 stats.alerts += 1
                 emit_alert(alert)
 
@@ -231,15 +227,16 @@ def _print_summary(
     out: Console, stats: _Stats, source: FileSource, rejects: Rejects, engine: Engine
 ) -> None:
     order = {p: i for i, p in enumerate(FALCO_PRIORITIES)}
+    priority = {rule.name: rule.priority for rule in engine.rules}
     if stats.by_rule:
         table = Table(title="Alerts by rule", title_justify="left", show_edge=False)
         table.add_column("rule")
         table.add_column("priority")
         table.add_column("alerts", justify="right")
-        for rule, (priority, count) in sorted(
-            stats.by_rule.items(), key=lambda kv: (order[kv[1][0]], -kv[1][1], kv[0])
+        for rule, count in sorted(
+            stats.by_rule.items(), key=lambda kv: (order[priority[kv[0]]], -kv[1], kv[0])
         ):
-            table.add_row(rule, priority, f"{count:,}")
+            table.add_row(rule, priority[rule], f"{count:,}")
         out.print()
         out.print(table)
     summary = Table.grid(padding=(0, 2))

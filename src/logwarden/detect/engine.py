@@ -12,7 +12,6 @@ matching rule.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,9 +35,10 @@ class _SourceRules:
     the first that matches (or -1), in `all` mode the indices of all that match.
     """
 
-    def __init__(self, rules: list[Rule], first: bool) -> None:
+    def __init__(self, source: str, rules: list[Rule], first: bool) -> None:
         self.rules = rules
         self.first = first
+        self.alert_ids = by_source(source).alert_ids
         self.index: RuleIndex[Callable[[Any], Any]] = RuleIndex(
             [r.predicate for r in rules], self._dispatcher
         )
@@ -67,9 +67,7 @@ class Engine:
         for rule in self.rules:
             by.setdefault(rule.source, []).append(rule)
         self._first = match == "first"
-        self._sources = {source: _SourceRules(rs, self._first) for source, rs in by.items()}
-        #: alerts raised so far, by rule name
-        self.counts: Counter[str] = Counter()
+        self._sources = {s: _SourceRules(s, rs, self._first) for s, rs in by.items()}
 
     @property
     def sources(self) -> list[str]:
@@ -83,29 +81,29 @@ class Engine:
         if self._first:
             if matched < 0:
                 return _NONE
-            return (self._alert(compiled.rules[matched], record),)
+            return (_alert(compiled, compiled.rules[matched], record),)
         if not matched:
             return _NONE
-        return [self._alert(compiled.rules[i], record) for i in matched]
+        return [_alert(compiled, compiled.rules[i], record) for i in matched]
 
     def flush(self, now_ns: int) -> Sequence[Alert]:
         return _NONE
 
-    def _alert(self, rule: Rule, record: Record) -> Alert:
-        self.counts[rule.name] += 1
-        output, fields = rule.render(record)
-        audit_id, stage = by_source(record.source).alert_ids(record.view)
-        return Alert(
-            rule=rule.name,
-            priority=rule.priority,
-            severity=rule.severity,
-            time=format_time_ns(record.time_ns),
-            source=record.source,
-            output=output,
-            audit_id=audit_id,
-            stage=stage,
-            tags=list(rule.tags),
-            output_fields=fields,
-            rule_format=rule.format,
-            origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
-        )
+
+def _alert(compiled: _SourceRules, rule: Rule, record: Record) -> Alert:
+    output, fields = rule.render(record)
+    audit_id, stage = compiled.alert_ids(record.view)
+    return Alert(
+        rule=rule.name,
+        priority=rule.priority,
+        severity=rule.severity,
+        time=format_time_ns(record.time_ns),
+        source=record.source,
+        output=output,
+        audit_id=audit_id,
+        stage=stage,
+        tags=rule.tags,
+        output_fields=fields,
+        rule_format=rule.format,
+        origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
+    )
