@@ -683,3 +683,4 @@ def test_file_source_reads_stdin() -> None:
         ]
     ]
     assert result["events"] == 3
+

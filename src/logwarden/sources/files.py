@@ -86,7 +86,11 @@ def ordered_files(directory: str) -> list[str]:
 
 
 class FileSource:
-    """Reads the given paths once and emits their events as Records."""
+    """Reads the given paths once and emits their events as Records (a `sources.base.Source`).
+
+    It reads each input once from the start and keeps no position: it serves offline
+    reading (`detect`, `ledger import`); tailing a live log is another source's job.
+    """
 
     def __init__(self, paths: Sequence[str], fmt: Format, rejects: Rejects) -> None:
         self.fmt = fmt
