@@ -314,6 +314,19 @@ class Definitions:
 
     # --- lists and macros ---------------------------------------------------------------
 
+    def _how(self, item: _Item, what: str, kind: str, key: str, defined: bool) -> str:
+        """'append' or 'replace' for the one key a list (items) or macro (condition) changes."""
+        if item.has("override"):
+            how = self._override(item, what, {key: {"append", "replace"}}, kind)[key]
+            if not defined:
+                raise item.error(f"{what}: override of a {kind} that is not defined")
+            return how
+        if item.has("append") and item.flag("append", what):
+            if not defined:
+                raise item.error(f"{what}: append to a {kind} that is not defined")
+            return "append"
+        return "replace"
+
     def _list(self, item: _Item) -> None:
         name = item.text("list", "list")
         what = f"list '{name}'"
@@ -321,15 +334,7 @@ class Definitions:
             raise item.error(f"{what}: missing 'items'")
         items = item.strings("items", what)
         existing = self.lists.get(name)
-        how = "replace"
-        if item.has("override"):
-            how = self._override(item, what, {"items": {"append", "replace"}}, "list")["items"]
-            if existing is None:
-                raise item.error(f"{what}: override of a list that is not defined")
-        elif item.has("append") and item.flag("append", what):
-            how = "append"
-            if existing is None:
-                raise item.error(f"{what}: append to a list that is not defined")
+        how = self._how(item, what, "list", "items", existing is not None)
         if how == "append" and existing is not None:
             existing.items.extend(items)
         else:
@@ -342,17 +347,7 @@ class Definitions:
             raise item.error(f"{what}: missing 'condition'")
         cond = item.text("condition", what).strip()
         existing = self.macros.get(name)
-        how = "replace"
-        if item.has("override"):
-            how = self._override(item, what, {"condition": {"append", "replace"}}, "macro")[
-                "condition"
-            ]
-            if existing is None:
-                raise item.error(f"{what}: override of a macro that is not defined")
-        elif item.has("append") and item.flag("append", what):
-            how = "append"
-            if existing is None:
-                raise item.error(f"{what}: append to a macro that is not defined")
+        how = self._how(item, what, "macro", "condition", existing is not None)
         if how == "append" and existing is not None:
             existing.condition = f"{existing.condition} {cond}"
         else:
