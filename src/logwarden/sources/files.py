@@ -155,6 +155,7 @@ class FileSource:
     def _batches(
         self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
     ) -> Iterator[list[bytes]]:
+        """The input's lines in batches, then a report if a gzip stream was cut off."""
         raw = getattr(stream, "raw", None)
         read = yield from self._lines(stream, name, emit)
         if isinstance(raw, _Gunzip) and raw.truncated:
@@ -165,8 +166,8 @@ class FileSource:
     def _lines(
         self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
     ) -> Generator[list[bytes], None, int]:
-        """The batches of lines; returns the number of lines read."""
-        """The input's lines in batches; a pretty-printed document is emitted whole instead.
+        """The input's lines in batches (returning how many); a pretty-printed document is
+        emitted whole instead.
 
         A file whose first line is the start of a JSON value but not a whole one may be a
         pretty-printed EventList, array or Event: it is decoded as one document, and read
