@@ -683,4 +683,3 @@ def test_file_source_reads_stdin() -> None:
         ]
     ]
     assert result["events"] == 3
-
