@@ -1,4 +1,9 @@
-"""The `logwarden` command: one module per command group, wired here.
+"""The `logwarden` command: one module per command group, found and wired here.
+
+Every public module of this package (a name not starting with `_`) is a command group:
+it defines `ORDER` (its place in `--help`), `SUMMARY` (one line for `--help`) and
+`add_parser(subparsers)`, which registers its subcommands and sets `run` on each. Adding a
+command is adding a module; nothing here changes.
 
 Exit status, for every command: 0 when it ran, 1 when the input had errors (reported on
 stderr), 2 on usage errors (bad arguments, unusable rule files).
@@ -8,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from logwarden import __version__
-from logwarden.cli import detect
 from logwarden.errors import LogwardenError, RuleError, UsageError
 
 __all__ = ["main"]
@@ -22,25 +29,30 @@ EXIT_OK = 0
 EXIT_INPUT = 1
 EXIT_USAGE = 2
 
-_DESCRIPTION = """\
-logwarden closes OWASP Kubernetes Top Ten K05 (inadequate logging and monitoring).
+_DESCRIPTION = "logwarden closes OWASP Kubernetes Top Ten K05 (inadequate logging and monitoring)."
 
-commands:
-  detect     hunt through Kubernetes audit logs with Falco rules (offline)
-"""
+
+def command_modules() -> list[ModuleType]:
+    """The command group modules of this package, in `--help` order."""
+    found = [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    ]
+    return sorted(found, key=lambda m: (m.ORDER, m.__name__))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="logwarden",
         description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run 'logwarden COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"logwarden {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
-    detect.add_parser(sub)
+    for module in command_modules():
+        module.add_parser(sub)
     return parser
 
 

@@ -25,7 +25,10 @@ from logwarden.records import FALCO_PRIORITIES, Alert, Record
 from logwarden.rejects import Rejects
 from logwarden.sources.files import STDIN, FileSource
 
-__all__ = ["add_parser", "run"]
+__all__ = ["ORDER", "SUMMARY", "add_parser", "run"]
+
+ORDER = 10
+SUMMARY = "hunt through Kubernetes audit logs with Falco rules (offline)"
 
 _PROGRESS_MIN_BYTES = 32 << 20
 _SEVERITY_STYLE = {
@@ -54,7 +57,7 @@ one-line summary to stderr. Exit status: 0 when it ran, 1 when the input had err
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "detect",
-        help="hunt through audit logs with Falco rules",
+        help=SUMMARY,
         description=_HELP.format(builtin=", ".join(sorted(BUILTIN)), default=", ".join(DEFAULT)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
