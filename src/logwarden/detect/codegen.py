@@ -9,6 +9,7 @@ in one place: `_TEMPLATES` below is the only definition of what each operator me
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ __all__ = [
     "compile_predicate",
     "compile_test",
     "compile_values",
+    "in_networks",
+    "number",
     "path_parts",
     "pmatch",
 ]
@@ -34,12 +37,37 @@ def path_parts(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part)
 
 
+def number(value: str) -> float | None:
+    """A field value read as a number (ints exactly), or None if it is not one."""
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+
+
+def in_networks(
+    value: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    """The value is an IP address inside one of the networks."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
 def pmatch(value: str, prefixes: tuple[tuple[str, ...], ...]) -> bool:
     """Falco's path prefix match: `value` is one of the paths or lies below one of them,
     compared component by component (prefixes as made by `path_parts`)."""
     parts = path_parts(value)
     return any(parts[: len(prefix)] == prefix for prefix in prefixes)
 
+
+# A string with its ASCII letters lowered (str.lower is the fast path for ASCII text).
+_FOLD = "({v}.lower() if {v}.isascii() else {v}.translate(_ASCII_LOWER))"
 
 # What each operator means, applied to `v` (a string) and the constant `k`.
 _TEMPLATES = {
@@ -53,7 +81,16 @@ _TEMPLATES = {
     "startswith": "{v}.startswith({k})",
     "endswith": "{v}.endswith({k})",
     "contains": "{k} in {v}",
-    "icontains": "{k} in {v}.translate(_ASCII_LOWER)",
+    "icontains": "{k} in " + _FOLD,
+    "ieq": _FOLD + " == {k}",
+    "iin": _FOLD + " in {k}",
+    "istartswith": _FOLD + ".startswith({k})",
+    "iendswith": _FOLD + ".endswith({k})",
+    "num_lt": "(_n := _number({v})) is not None and _n < {k}",
+    "num_le": "(_n := _number({v})) is not None and _n <= {k}",
+    "num_gt": "(_n := _number({v})) is not None and _n > {k}",
+    "num_ge": "(_n := _number({v})) is not None and _n >= {k}",
+    "cidr": "_in_networks({v}, {k})",
     "bcontains": "{k} in {v}.encode()",
     "bstartswith": "{v}.encode().startswith({k})",
     "fullmatch": "{k}.fullmatch({v}) is not None",
@@ -65,6 +102,8 @@ class Builder:
     def __init__(self) -> None:
         self.ns: dict[str, Any] = {
             "_pmatch": pmatch,
+            "_number": number,
+            "_in_networks": in_networks,
             "_ASCII_LOWER": ASCII_LOWER,
             "__builtins__": {"all": all, "any": any, "bool": bool, "str": str},
         }
@@ -130,6 +169,10 @@ class Builder:
         if op == "pmatch":
             prefixes = tuple(path_parts(p) for p in node.value)
             return f"_pmatch({v}, {self.const(prefixes)})"
+        if op == "fieldref":
+            other = self.value(node.value)
+            same = f"({v} in _w if _w.__class__ is list else {v} == _w)"
+            return f"((_w := {other}) is not None and {same})"
         template = _TEMPLATES.get(op)
         if template is None:
             raise ValueError(f"operator {op!r} has no code")

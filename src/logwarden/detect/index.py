@@ -110,8 +110,8 @@ class RuleIndex(Generic[T]):
     def _eval3(self, node: Node, field: Field, value: Any) -> bool | None:
         """True, False, or None (unknown) for `node` when only `field` = `value` is known."""
         if isinstance(node, Cmp):
-            if node.field is not field:
-                return _UNKNOWN
+            if node.field is not field or node.op == "fieldref":
+                return _UNKNOWN  # a field reference depends on a second field
             test = self._tests.get(id(node))
             if test is None:
                 test = self._tests[id(node)] = compile_test(node)

@@ -36,11 +36,16 @@ __all__ = [
 ]
 
 #: Operators and the constant each takes:
-#:  eq ne lt le gt ge startswith endswith contains -> str
-#:  icontains -> str with ASCII letters lowered (the match folds ASCII letters only)
-#:  in -> frozenset[str];  pmatch -> tuple[str, ...] of path prefixes
+#:  eq ne lt le gt ge startswith endswith contains -> str (string comparison, as written)
+#:  ieq istartswith iendswith icontains -> str with its ASCII letters lowered; the value is
+#:      compared with its ASCII letters lowered too (case-insensitive for ASCII only)
+#:  in -> frozenset[str];  iin -> frozenset of ASCII-lowered str
+#:  pmatch -> tuple[str, ...] of path prefixes
 #:  bcontains bstartswith -> bytes
 #:  fullmatch (the whole value matches) search (some part matches) -> compiled re.Pattern
+#:  num_lt num_le num_gt num_ge -> int | float: the value read as a number (false if not one)
+#:  cidr -> tuple of ipaddress networks: the value is an IP address in one of them
+#:  fieldref -> Field: the value equals that field's value (or one of its values)
 #:  exists -> None
 OPS = frozenset(
     {
@@ -60,6 +65,16 @@ OPS = frozenset(
         "bstartswith",
         "fullmatch",
         "search",
+        "ieq",
+        "iin",
+        "istartswith",
+        "iendswith",
+        "num_lt",
+        "num_le",
+        "num_gt",
+        "num_ge",
+        "cidr",
+        "fieldref",
         "exists",
     }
 )
