@@ -1,7 +1,14 @@
-"""Shared helpers of the Falco field extractors: lazily decoded parts and JSON-to-text.
+"""Reading fields of Kubernetes audit records, for every rule format.
 
-A path that is absent yields `MISSING`; a JSON `null` is a value (rendered `null`), as in
-the plugins' fastjson code.
+Two things live here: the lazily decoded members of an audit record (`request`,
+`response`, `annotation_map`, `document`, cached on the record) with small JSON helpers,
+and the *canonical* fields of the record that every rule format shares (`CANONICAL`):
+one `Field` object per value such as `verb` or `objectRef.resource`, whatever a rule
+calls it (`ka.verb`, `jevt.value[/verb]`, Sigma's `verb`), so the rule index reads each
+key once for all rules.
+
+A path that is absent yields `MISSING`; a JSON `null` is a value. `text` renders values
+as the Falco plugins do (null as `null`); Sigma rules see null as missing.
 """
 
 from __future__ import annotations
@@ -11,10 +18,12 @@ from typing import Any
 
 import msgspec
 
+from logwarden.detect.ir import Field
 from logwarden.normalize.k8s_audit import AuditEvent, json_value
 from logwarden.records import Record
 
 __all__ = [
+    "CANONICAL",
     "MISSING",
     "Value",
     "annotation_map",
@@ -110,3 +119,72 @@ def pick(values: list[Any], index: int | None) -> list[Any]:
 def nonempty(values: list[str]) -> list[str] | None:
     """A list field's value: no values is a missing field."""
     return values or None
+
+
+# --- canonical fields ------------------------------------------------------------------------
+
+
+def _objref_expr(attr: str) -> str:
+    return f"_o.{attr} if (_o := r.view.objectRef) is not None else None"
+
+
+def _objref(attr: str) -> Callable[[Record], Value]:
+    def extract(rec: Record) -> Value:
+        o = rec.view.objectRef
+        return getattr(o, attr) if o is not None else None
+
+    return extract
+
+
+def _response_code(rec: Record) -> Value:
+    s = rec.view.responseStatus
+    if s is None or s.code is None:
+        return None
+    return str(s.code)
+
+
+def _user_name(rec: Record) -> Value:
+    u = rec.view.user
+    return u.username if u is not None else None
+
+
+def _top(attr: str) -> Field:
+    return Field(attr, lambda r: getattr(r.view, attr), expr=f"r.view.{attr}")
+
+
+#: JSON path (dotted, as in the audit schema) -> the one Field for it. Indexable fields have
+#: few distinct values; the rule index uses them to select candidate rules.
+CANONICAL: dict[str, Field] = {
+    "stage": Field("stage", lambda r: r.view.stage, indexable=True, expr="r.view.stage"),
+    "verb": Field("verb", lambda r: r.view.verb, indexable=True, expr="r.view.verb"),
+    "objectRef.resource": Field(
+        "objectRef.resource", _objref("resource"), indexable=True, expr=_objref_expr("resource")
+    ),
+    "objectRef.subresource": Field(
+        "objectRef.subresource",
+        _objref("subresource"),
+        indexable=True,
+        expr=_objref_expr("subresource"),
+    ),
+    "objectRef.namespace": Field(
+        "objectRef.namespace", _objref("namespace"), expr=_objref_expr("namespace")
+    ),
+    "objectRef.name": Field("objectRef.name", _objref("name"), expr=_objref_expr("name")),
+    "objectRef.apiGroup": Field(
+        "objectRef.apiGroup", _objref("apiGroup"), expr=_objref_expr("apiGroup")
+    ),
+    "user.username": Field(
+        "user.username",
+        _user_name,
+        expr="_u.username if (_u := r.view.user) is not None else None",
+    ),
+    "responseStatus.code": Field(
+        "responseStatus.code",
+        _response_code,
+        expr="str(_s.code) if (_s := r.view.responseStatus) is not None "
+        "and _s.code is not None else None",
+    ),
+    "auditID": _top("auditID"),
+    "requestURI": _top("requestURI"),
+    "userAgent": _top("userAgent"),
+}

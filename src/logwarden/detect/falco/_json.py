@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.detect.falco._values import (
+from logwarden.detect.audit_fields import (
     MISSING,
     Value,
     annotation_map,

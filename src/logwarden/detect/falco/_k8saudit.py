@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from logwarden.detect.falco._values import (
+from logwarden.detect.audit_fields import (
     MISSING,
     Value,
     annotation_map,

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from logwarden.detect.audit_fields import CANONICAL, Value
 from logwarden.detect.falco import _json as j
 from logwarden.detect.falco import _k8saudit as k
-from logwarden.detect.falco._values import Value
 from logwarden.detect.ir import Field
 from logwarden.errors import RuleError
 from logwarden.records import Record
@@ -47,26 +47,14 @@ class _Spec:
         *,
         is_list: bool = False,
         arg: str | None = None,
-        expr: str | None = None,
     ) -> None:
         self.make = make
         self.is_list = is_list
         self.arg = arg  # None, "idx" (optional index), "key" (required key)
-        self.expr = expr  # inline form of the extractor, see ir.Field
 
 
-def _objref_expr(attr: str) -> str:
-    return f"_o.{attr} if (_o := r.view.objectRef) is not None else None"
-
-
-_USER_NAME = "_u.username if (_u := r.view.user) is not None else None"
-_RESPONSE_CODE = (
-    "str(_s.code) if (_s := r.view.responseStatus) is not None and _s.code is not None else None"
-)
-
-
-def _plain(fn: Extractor, expr: str | None = None) -> _Spec:
-    return _Spec(lambda _arg: fn, expr=expr)
+def _plain(fn: Extractor) -> _Spec:
+    return _Spec(lambda _arg: fn)
 
 
 def _keyed(make: Callable[[str], Extractor]) -> _Spec:
@@ -85,8 +73,8 @@ def _indexed(make: Callable[[int | None], Extractor]) -> _Spec:
 
 def _specs() -> dict[str, _Spec]:
     s: dict[str, _Spec] = {
-        "ka.auditid": _plain(lambda r: r.view.auditID, "r.view.auditID"),
-        "ka.stage": _plain(lambda r: r.view.stage, "r.view.stage"),
+        "ka.auditid": _plain(lambda r: r.view.auditID),
+        "ka.stage": _plain(lambda r: r.view.stage),
         "ka.auth.decision": _plain(k.annotation("authorization.k8s.io/decision")),
         "ka.auth.reason": _plain(k.annotation("authorization.k8s.io/reason")),
         "ka.auth.openshift.decision": _plain(k.annotation("authentication.openshift.io/decision")),
@@ -97,14 +85,14 @@ def _specs() -> dict[str, _Spec]:
         "ka.security.pod.violations": _plain(
             k.annotation("pod-security.kubernetes.io/audit-violations")
         ),
-        "ka.user.name": _plain(k.user_name, _USER_NAME),
+        "ka.user.name": _plain(k.user_name),
         "ka.user.groups": _all(k.user_groups),
         "ka.impuser.name": _plain(k.impuser_name),
-        "ka.verb": _plain(lambda r: r.view.verb, "r.view.verb"),
-        "ka.uri": _plain(lambda r: r.view.requestURI, "r.view.requestURI"),
+        "ka.verb": _plain(lambda r: r.view.verb),
+        "ka.uri": _plain(lambda r: r.view.requestURI),
         "ka.uri.param": _keyed(k.uri_param),
-        "ka.target.name": _plain(k.objref("name"), _objref_expr("name")),
-        "ka.target.namespace": _plain(k.objref("namespace"), _objref_expr("namespace")),
+        "ka.target.name": _plain(k.objref("name")),
+        "ka.target.namespace": _plain(k.objref("namespace")),
         "ka.target.resource": _plain(k.objref("resource")),
         "ka.target.subresource": _plain(k.objref("subresource")),
         "ka.target.pod.name": _plain(k.target_pod_name),
@@ -138,9 +126,9 @@ def _specs() -> dict[str, _Spec]:
         "ka.req.service.type": _plain(k.request_path("spec", "type")),
         "ka.req.service.ports": _indexed(k.service_ports),
         "ka.resp.name": _plain(k.response_path("metadata", "name")),
-        "ka.response.code": _plain(k.response_code, _RESPONSE_CODE),
+        "ka.response.code": _plain(k.response_code),
         "ka.response.reason": _plain(k.response_reason),
-        "ka.useragent": _plain(lambda r: r.view.userAgent, "r.view.userAgent"),
+        "ka.useragent": _plain(lambda r: r.view.userAgent),
         "ka.sourceips": _indexed(k.source_ips),
         "ka.cluster.name": _plain(k.annotation("cluster_name")),
         "jevt.value": _Spec(lambda arg: j.json_pointer(arg or ""), arg="key"),
@@ -188,19 +176,22 @@ def _specs() -> dict[str, _Spec]:
     return s
 
 
-# Fields with few distinct values, usable by the rule index. Every spelling of one of these
-# values resolves to the same Field object, so the index sees one key.
-_INDEX_KEYS: dict[tuple[str, str | None], str] = {
-    ("ka.stage", None): "/stage",
-    ("ka.verb", None): "/verb",
-    ("ka.target.resource", None): "/objectRef/resource",
-    ("ka.target.subresource", None): "/objectRef/subresource",
-}
-_INDEX_EXTRACT: dict[str, tuple[Extractor, str]] = {
-    "/stage": (lambda r: r.view.stage, "r.view.stage"),
-    "/verb": (lambda r: r.view.verb, "r.view.verb"),
-    "/objectRef/resource": (k.objref("resource"), _objref_expr("resource")),
-    "/objectRef/subresource": (k.objref("subresource"), _objref_expr("subresource")),
+# Falco fields that read a canonical value of the audit record: they resolve to the shared
+# Field object (detect/audit_fields.py), so rules of every format share one extraction and
+# the rule index sees one key per value.
+_CANONICAL: dict[str, str] = {
+    "ka.stage": "stage",
+    "ka.verb": "verb",
+    "ka.target.resource": "objectRef.resource",
+    "ka.target.subresource": "objectRef.subresource",
+    "ka.target.namespace": "objectRef.namespace",
+    "ka.target.name": "objectRef.name",
+    "ka.req.configmap.name": "objectRef.name",
+    "ka.user.name": "user.username",
+    "ka.response.code": "responseStatus.code",
+    "ka.auditid": "auditID",
+    "ka.uri": "requestURI",
+    "ka.useragent": "userAgent",
 }
 
 
@@ -210,10 +201,6 @@ class FieldCatalog:
     def __init__(self) -> None:
         self._specs = _specs()
         self._made: dict[tuple[str, str | None], Field] = {}
-        self._index_fields = {
-            ptr: Field(name=f"jevt.value[{ptr}]", extract=fn, indexable=True, expr=expr)
-            for ptr, (fn, expr) in _INDEX_EXTRACT.items()
-        }
         #: every field name, longest first (output placeholders match the longest)
         self.names = sorted(self._specs, key=len, reverse=True)
 
@@ -231,11 +218,11 @@ class FieldCatalog:
         made = self._made.get(key)
         if made is not None:
             return made
-        ptr = _INDEX_KEYS.get(key)
-        if ptr is None and name in ("jevt.value", "json.value") and arg in _INDEX_EXTRACT:
-            ptr = arg
-        if ptr is not None:
-            made = self._made[key] = self._index_fields[ptr]
+        path = _CANONICAL.get(name) if arg is None else None
+        if name in ("jevt.value", "json.value") and arg:
+            path = arg[1:].replace("/", ".") if "~" not in arg else None
+        if path is not None and path in CANONICAL:
+            made = self._made[key] = CANONICAL[path]
             return made
         spec = self._specs.get(name)
         if spec is None:
@@ -252,7 +239,7 @@ class FieldCatalog:
             raise RuleError(f"field '{name}' needs an argument, as in '{name}[...]'")
         if spec.arg == "idx" and arg is not None and not (arg.isascii() and arg.isdigit()):
             raise RuleError(f"'{shown}': the index must be a number")
-        return Field(name=shown, extract=spec.make(arg), is_list=spec.is_list, expr=spec.expr)
+        return Field(name=shown, extract=spec.make(arg), is_list=spec.is_list)
 
 
 _catalog: FieldCatalog | None = None
