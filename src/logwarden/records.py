@@ -19,10 +19,13 @@ __all__ = [
     "FALCO_PRIORITIES",
     "SEVERITIES",
     "Alert",
+    "Finding",
     "Origin",
     "Record",
+    "format_duration_ns",
     "format_time_ns",
     "normalize_priority",
+    "parse_duration",
     "severity_of_priority",
 ]
 
@@ -102,6 +105,24 @@ def format_time_ns(ns: int) -> str:
     return f"{text}.{frac:09d}Z"
 
 
+def format_duration_ns(ns: int) -> str:
+    """A duration the way rules write it: `5m`, `1h`, `90s`, `2d`."""
+    secs = ns // 1_000_000_000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs and secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def parse_duration(text: str) -> int:
+    """Nanoseconds of a duration written `30s`, `5m`, `1h`, `2d` (or plain seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    body, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not body.isascii() or not body.isdigit():
+        raise ValueError(f"'{text}' is not a duration like 30s, 5m, 1h or 2d")
+    return int(body) * units[unit] * 1_000_000_000
+
+
 class Origin(msgspec.Struct):
     """Where the record behind an alert came from."""
 
@@ -115,7 +136,8 @@ class Alert(msgspec.Struct, kw_only=True):
 
     Field order and names are the `--format jsonl` contract: `rule`, `priority` (Falco's
     name), `severity` (critical/high/medium/low/info), `time` (RFC 3339, the event's own
-    time), `source`, `output` (the rendered text), `audit_id`, `stage`, `tags`.
+    time), `source`, `output` (the rendered text), `audit_id`, `stage`, `tags`; then
+    `output_fields`, `rule_format`, `origin`, `fingerprint`, `count`, `first_time`.
     """
 
     rule: str
@@ -130,3 +152,32 @@ class Alert(msgspec.Struct, kw_only=True):
     output_fields: dict[str, Any]
     rule_format: str
     origin: Origin
+    #: the alert's identity: the rule and the values of its group key (stable across runs)
+    fingerprint: str = ""
+    #: how many occurrences this alert stands for (more than 1 for a suppression summary)
+    count: int = 1
+    #: for a summary, when the first of its occurrences happened
+    first_time: str | None = None
+
+
+class Finding(msgspec.Struct, kw_only=True):
+    """One posture problem `logwarden scan` found.
+
+    Field order and names are the `scan --format json` contract: `id` (the stable id of
+    the check, e.g. ``LW-DISCARD-001``), `severity` (critical/high/medium/low/info),
+    `title` (the check's one-line name), `file` and `line` (1-based; None when the finding
+    is about a live object or a whole input), `object` (the Kubernetes object or cloud
+    resource, ``Kind/namespace/name``), `message` (what was found, here), `why` (why it
+    matters for K05), `remediation` (how to fix it) and `group` (the check group).
+    """
+
+    id: str
+    severity: str
+    title: str
+    file: str | None
+    line: int | None
+    object: str | None
+    message: str
+    why: str
+    remediation: str
+    group: str

@@ -1,73 +1,117 @@
 """The one engine every rule format runs in.
 
-Rules arrive compiled to the predicate form of `ir`; the engine turns each predicate into a
-generated Python function (`codegen`), groups rules by the record source they apply to,
-and builds a `RuleIndex` per source so each record is checked only against rules that can
-match it.
+Rules arrive compiled to the predicate form of `ir`; the engine groups them by the record
+source they apply to, builds a `RuleIndex` per source so each record is checked only
+against rules that can match it, and for each set of candidate rules generates one function
+that tests them inline, in order (`codegen`).
 
 Matching modes, as Falco's `rule_matching`: ``first`` (Falco's default) raises at most one
 alert per record, from the first matching rule in load order; ``all`` raises one per
 matching rule.
+
+Correlations (`detect/correlation.py`) are fed by their base rules. A base rule is always
+tested, whatever the matching mode, and its matches go to the correlations; it raises
+alerts of its own only if a correlation using it says `generate: true` (Sigma's rule).
+
+Each alert carries a fingerprint: a stable hash of the rule and the values of its group
+key (`Rule.key_fields`, else its output fields), the identity that suppression and
+alerting use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from logwarden.detect.codegen import Builder
+from logwarden.detect.correlation import Correlation, Correlator
 from logwarden.detect.index import RuleIndex
 from logwarden.detect.rule import Rule
-from logwarden.normalize import by_source
+from logwarden.normalize import FORMATS
 from logwarden.records import Alert, Origin, Record, format_time_ns
 
 __all__ = ["MATCH_MODES", "Engine"]
 
 MATCH_MODES = ("first", "all")
 _NONE: tuple[Alert, ...] = ()
+_Dispatch = tuple[Callable[[Any], Any], Callable[[Any], Any] | None]
+
+
+def _no_ids(_view: Any) -> tuple[str | None, str | None]:
+    return None, None
 
 
 class _SourceRules:
     """The enabled rules of one record source, compiled and indexed.
 
-    For each distinct set of candidate rules the index finds, one function is generated
-    that evaluates those rules inline, in order: in `first` mode it returns the index of
-    the first that matches (or -1), in `all` mode the indices of all that match.
+    For each distinct set of candidate rules the index finds, two functions are generated:
+    one over the candidates that alert (in `first` mode it returns the index of the first
+    that matches, or -1; in `all` mode the indices of all that match) and, when some
+    candidates feed correlations, one returning the indices of those that match.
     """
 
-    def __init__(self, source: str, rules: list[Rule], first: bool) -> None:
+    def __init__(
+        self, source: str, rules: list[Rule], first: bool, silent: set[str], feeders: set[str]
+    ) -> None:
         self.rules = rules
         self.first = first
-        self.alert_ids = by_source(source).alert_ids
-        self.index: RuleIndex[Callable[[Any], Any]] = RuleIndex(
-            [r.predicate for r in rules], self._dispatcher
-        )
+        fmt = FORMATS.get(source)
+        self.alert_ids = fmt.alert_ids if fmt is not None else _no_ids
+        self._alerting = [r.name not in silent for r in rules]
+        self._feeding = [r.name in feeders for r in rules]
+        self.index: RuleIndex[_Dispatch] = RuleIndex([r.predicate for r in rules], self._dispatch)
 
-    def _dispatcher(self, candidates: tuple[int, ...]) -> Callable[[Any], Any]:
+    def _dispatch(self, candidates: tuple[int, ...]) -> _Dispatch:
+        alerting = [i for i in candidates if self._alerting[i]]
+        feeding = [i for i in candidates if self._feeding[i]]
+        alert_fn = self._generate(alerting, self.first, "rules")
+        feed_fn = self._generate(feeding, False, "feeders") if feeding else None
+        return alert_fn, feed_fn
+
+    def _generate(self, indices: list[int], first: bool, what: str) -> Callable[[Any], Any]:
         gen = Builder()
-        lines = [] if self.first else ["    out = []\n"]
-        for i in candidates:
-            cond = gen.expr(self.rules[i].predicate)
-            lines.append(f"    if {cond}:\n")
-            lines.append(f"        return {i}\n" if self.first else f"        out.append({i})\n")
-        lines.append("    return -1\n" if self.first else "    return out\n")
-        names = ", ".join(self.rules[i].name for i in candidates)[:60]
-        return gen.function("".join(lines), f"<rules {names}>")
+        lines = [] if first else ["    out = []\n"]
+        for i in indices:
+            lines.append(f"    if {gen.expr(self.rules[i].predicate)}:\n")
+            lines.append(f"        return {i}\n" if first else f"        out.append({i})\n")
+        lines.append("    return -1\n" if first else "    return out\n")
+        names = ", ".join(self.rules[i].name for i in indices)[:60]
+        return gen.function("".join(lines), f"<{what} {names}>")
 
 
 class Engine:
-    """Evaluates rules over records; implements `detect.base.Detector`."""
+    """Evaluates rules (and correlations) over records; implements `detect.base.Detector`."""
 
-    def __init__(self, rules: Sequence[Rule], *, match: str = "first") -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        correlations: Sequence[Correlation] = (),
+        match: str = "first",
+        lateness_ns: int = 5_000_000_000,
+        max_groups: int = 100_000,
+    ) -> None:
         if match not in MATCH_MODES:
             raise ValueError(f"match must be one of {MATCH_MODES}, not {match!r}")
         self.match = match
         self.rules = [r for r in rules if r.enabled]
+        self.correlations = list(correlations)
+        feeders = {name for corr in self.correlations for name in corr.rules}
+        generating = {name for corr in self.correlations if corr.generate for name in corr.rules}
+        silent = feeders - generating
         by: dict[str, list[Rule]] = {}
         for rule in self.rules:
             by.setdefault(rule.source, []).append(rule)
         self._first = match == "first"
-        self._sources = {s: _SourceRules(s, rs, self._first) for s, rs in by.items()}
+        self._sources = {
+            s: _SourceRules(s, rs, self._first, silent, feeders) for s, rs in by.items()
+        }
+        self.correlator: Correlator | None = None
+        if self.correlations:
+            self.correlator = Correlator(
+                self.correlations, _alert_ids, lateness_ns=lateness_ns, max_groups=max_groups
+            )
 
     @property
     def sources(self) -> list[str]:
@@ -75,24 +119,55 @@ class Engine:
 
     def process(self, record: Record) -> Sequence[Alert]:
         compiled = self._sources.get(record.source)
+        correlator = self.correlator
         if compiled is None:
-            return _NONE
-        matched = compiled.index.lookup(record)(record)
+            return correlator.advance(record.time_ns) if correlator is not None else _NONE
+        alert_fn, feed_fn = compiled.index.lookup(record)
+        matched = alert_fn(record)
+        alerts: Sequence[Alert]
         if self._first:
-            if matched < 0:
-                return _NONE
-            return (_alert(compiled, compiled.rules[matched], record),)
-        if not matched:
-            return _NONE
-        return [_alert(compiled, compiled.rules[i], record) for i in matched]
+            alerts = _NONE if matched < 0 else [_alert(compiled, compiled.rules[matched], record)]
+        else:
+            alerts = [_alert(compiled, compiled.rules[i], record) for i in matched] or _NONE
+        if correlator is None:
+            return alerts
+        more: list[Alert] = []
+        if feed_fn is not None:
+            for i in feed_fn(record):
+                more.extend(correlator.observe(compiled.rules[i].name, record))
+        more.extend(correlator.advance(record.time_ns))
+        return [*alerts, *more] if more else alerts
 
-    def flush(self, now_ns: int) -> Sequence[Alert]:
-        return _NONE
+    def flush(self, now_ns: int | None = None) -> Sequence[Alert]:
+        """The input is over (or time has passed): alerts of windows that close now."""
+        if self.correlator is None:
+            return _NONE
+        return self.correlator.flush()
+
+
+def _alert_ids(source: str, view: Any) -> tuple[str | None, str | None]:
+    fmt = FORMATS.get(source)
+    return fmt.alert_ids(view) if fmt is not None else (None, None)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
+
+
+def fingerprint(rule: str, values: Iterable[Any]) -> str:
+    """The stable identity of an alert: its rule and the values of its group key."""
+    text = "\0".join([rule, *(_text(v) for v in values)])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def _alert(compiled: _SourceRules, rule: Rule, record: Record) -> Alert:
     output, fields = rule.render(record)
     audit_id, stage = compiled.alert_ids(record.view)
+    key = [f.extract(record) for f in rule.key_fields] if rule.key_fields else fields.values()
     return Alert(
         rule=rule.name,
         priority=rule.priority,
@@ -106,4 +181,5 @@ def _alert(compiled: _SourceRules, rule: Rule, record: Record) -> Alert:
         output_fields=fields,
         rule_format=rule.format,
         origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
+        fingerprint=fingerprint(rule.name, key),
     )

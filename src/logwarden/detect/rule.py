@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from logwarden.detect.ir import Node
+from logwarden.detect.ir import Field, Node
 from logwarden.records import Record
+
+if TYPE_CHECKING:
+    from logwarden.detect.correlation import Correlation
 
 __all__ = ["Rule", "RuleSet"]
 
@@ -35,6 +38,15 @@ class Rule:
     desc: str = ""
     enabled: bool = True
     origin: str = ""
+    #: the rule's own identifier where its format has one (a Sigma rule's `id`)
+    id: str = ""
+    #: the rule's `name` by which correlations refer to it (Sigma), if any
+    ref: str = ""
+    #: the fields whose values, with the rule, identify an alert (its fingerprint);
+    #: empty means the values of the output fields
+    key_fields: tuple[Field, ...] = ()
+    #: repeats of one alert within this window are folded into one summary (0: never)
+    suppress_ns: int = 0
 
 
 @dataclass
@@ -42,11 +54,13 @@ class RuleSet:
     """Rules in load order, plus notes about what was loaded and what was skipped."""
 
     rules: list[Rule] = field(default_factory=list)
+    correlations: list[Correlation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     def extend(self, other: RuleSet) -> None:
         self.rules.extend(other.rules)
+        self.correlations.extend(other.correlations)
         self.notes.extend(other.notes)
         self.files.extend(other.files)
 

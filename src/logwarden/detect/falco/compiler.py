@@ -322,8 +322,11 @@ def _split_field(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def compile_definitions(defs: Definitions) -> RuleSet:
-    """Compile every rule of a source logwarden evaluates; note the others."""
+def compile_definitions(defs: Definitions, errors: list[RuleError] | None = None) -> RuleSet:
+    """Compile every rule of a source logwarden evaluates; note the others.
+
+    With `errors`, a rule that does not compile is reported there and left out.
+    """
     compiler = _Compiler(defs, catalog())
     out = RuleSet(notes=list(defs.notes))
     skipped: Counter[str] = Counter()
@@ -334,9 +337,16 @@ def compile_definitions(defs: Definitions) -> RuleSet:
         try:
             out.rules.append(compiler.rule(rd))
         except UnknownField as exc:
-            if not rd.skip_unknown:
+            if rd.skip_unknown:
+                out.notes.append(f"{exc} (rule skipped: it has skip-if-unknown-filter: true)")
+            elif errors is None:
                 raise
-            out.notes.append(f"{exc} (rule skipped: it has skip-if-unknown-filter: true)")
+            else:
+                errors.append(exc)
+        except RuleError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
     out.notes.extend(compiler.notes)
     for source, n in sorted(skipped.items()):
         out.notes.append(
@@ -346,11 +356,14 @@ def compile_definitions(defs: Definitions) -> RuleSet:
     return out
 
 
-def load_falco(paths: Sequence[str]) -> RuleSet:
-    """Load Falco rules files in order (later files override earlier ones) and compile."""
-    defs = Definitions()
+def load_falco(paths: Sequence[str], errors: list[RuleError] | None = None) -> RuleSet:
+    """Load Falco rules files in order (later files override earlier ones) and compile.
+
+    With `errors`, every problem is collected there and loading goes on (`rules lint`).
+    """
+    defs = Definitions(errors=errors)
     for path in paths:
         defs.load_file(path)
-    rules = compile_definitions(defs)
+    rules = compile_definitions(defs, errors)
     rules.files.extend(paths)
     return rules

@@ -208,9 +208,22 @@ class Definitions:
     engine_versions: list[str] = field(default_factory=list)
     plugin_versions: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: when set, errors are collected here and loading goes on with the next item
+    errors: list[RuleError] | None = None
+
+    def _error(self, error: RuleError) -> None:
+        if self.errors is None:
+            raise error
+        self.errors.append(error)
 
     def load_file(self, path: str, text: str | None = None) -> None:
         """Apply one rules file (read from `path` unless `text` is given)."""
+        try:
+            self._load_file(path, text)
+        except RuleError as exc:
+            self._error(exc)
+
+    def _load_file(self, path: str, text: str | None) -> None:
         if text is None:
             try:
                 with open(path, encoding="utf-8") as fh:
@@ -248,12 +261,18 @@ class Definitions:
             if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
                 continue  # a stray '-' (k8saudit 0.5.0 has one)
             if not isinstance(node, yaml.MappingNode):
-                raise RuleError(
-                    "each item must be a mapping (rule, macro, list, ...)",
-                    file=path,
-                    line=node.start_mark.line + 1,
+                self._error(
+                    RuleError(
+                        "each item must be a mapping (rule, macro, list, ...)",
+                        file=path,
+                        line=node.start_mark.line + 1,
+                    )
                 )
-            self._item(_Item(node, path))
+                continue
+            try:
+                self._item(_Item(node, path))
+            except RuleError as exc:
+                self._error(exc)
 
     def _item(self, item: _Item) -> None:
         if item.has("rule"):

@@ -1,0 +1,313 @@
+"""Correlation: alerts about how often, how varied and in what order rules match.
+
+The four Sigma correlation types, evaluated as a stream over event time:
+
+* ``event_count``: matches of the base rules per group within `timespan`;
+* ``value_count``: distinct values of one field among those matches;
+* ``temporal``: every base rule matched within `timespan` (in any order);
+* ``temporal_ordered``: the base rules matched in the given order within `timespan`.
+
+Windows slide: for `gt`/`gte` conditions an alert fires as soon as the matches of the last
+`timespan` satisfy it, and the group starts over. Conditions that can only be judged once
+a window is over (`lt`, `lte`, `eq`, `neq`) use a window that opens at the group's first
+match and are judged when it closes.
+
+Replay is deterministic: matches are buffered and processed in event-time order once the
+watermark (the latest event time seen, minus the allowed lateness) has passed them, so
+events out of order by up to `lateness` give the same alerts as sorted input. A match
+older than the watermark is too late: it is counted (`late`), not used. State is bounded:
+groups whose window has passed are dropped, and past `max_groups` per correlation the least
+recently updated group is dropped and counted (`overflow`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from logwarden.detect.ir import Field
+from logwarden.records import Alert, Origin, Record, format_duration_ns, format_time_ns
+
+__all__ = ["KINDS", "Correlation", "Correlator"]
+
+KINDS = ("event_count", "value_count", "temporal", "temporal_ordered")
+_OPS: dict[str, Callable[[int, int], bool]] = {
+    "gt": lambda n, k: n > k,
+    "gte": lambda n, k: n >= k,
+    "lt": lambda n, k: n < k,
+    "lte": lambda n, k: n <= k,
+    "eq": lambda n, k: n == k,
+    "neq": lambda n, k: n != k,
+}
+_AT_ONCE = {"gt", "gte"}  # judged as matches arrive; the others when a window closes
+
+
+@dataclass
+class Correlation:
+    """One correlation rule, with its base rules resolved to their names in the engine."""
+
+    name: str
+    kind: str
+    rules: tuple[str, ...]  # base rule names, in the rule's order
+    timespan_ns: int
+    op: str
+    count: int
+    group_by: tuple[str, ...] = ()
+    #: per base rule name, the fields to read for `group_by` (aliases resolved)
+    group_fields: dict[str, tuple[Field, ...]] = field(default_factory=dict)
+    #: value_count: per base rule name, the field whose distinct values are counted
+    value_fields: dict[str, Field] = field(default_factory=dict)
+    priority: str = "Warning"
+    severity: str = "medium"
+    tags: tuple[str, ...] = ()
+    desc: str = ""
+    origin: str = ""
+    generate: bool = False
+
+
+@dataclass
+class _Event:
+    time_ns: int
+    rule: str
+    group: tuple[str | None, ...]
+    value: str | None
+    audit_id: str | None
+    origin: Origin
+
+
+@dataclass
+class _Group:
+    events: deque[_Event] = field(default_factory=deque)
+    first_ns: int = 0
+    last_ns: int = 0
+    # temporal_ordered: latest start time of a chain through position k
+    starts: list[int | None] = field(default_factory=list)
+
+
+def _text(value: str | list[str] | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return ",".join(value)
+
+
+class Correlator:
+    """Feeds base-rule matches through every correlation that uses them."""
+
+    def __init__(
+        self,
+        correlations: Sequence[Correlation],
+        alert_ids: Callable[[str, Any], tuple[str | None, str | None]],
+        *,
+        lateness_ns: int = 5_000_000_000,
+        max_groups: int = 100_000,
+    ) -> None:
+        self.correlations = list(correlations)
+        self._alert_ids = alert_ids  # (record source, view) -> (audit id, stage)
+        self._by_rule: dict[str, list[int]] = {}
+        for i, corr in enumerate(self.correlations):
+            for rule in dict.fromkeys(corr.rules):
+                self._by_rule.setdefault(rule, []).append(i)
+        self._groups: list[dict[tuple[str | None, ...], _Group]] = [{} for _ in correlations]
+        self._pending: list[tuple[int, int, int, _Event]] = []
+        self._arrival = itertools.count()
+        self._lateness = lateness_ns
+        self._max_groups = max_groups
+        self.watermark = -(1 << 62)
+        self._next_scan = self.watermark
+        #: matches that arrived after the watermark had passed them
+        self.late = 0
+        #: groups dropped because a correlation had `max_groups` of them
+        self.overflow = 0
+
+    @property
+    def base_rules(self) -> set[str]:
+        return set(self._by_rule)
+
+    def observe(self, rule: str, record: Record) -> list[Alert]:
+        """A base rule matched `record`; returns the alerts now due."""
+        if record.time_ns < self.watermark:
+            self.late += 1
+            return self.advance(record.time_ns)
+        audit_id, _stage = self._alert_ids(record.source, record.view)
+        origin = Origin(instance=record.instance, seq=record.seq, line=record.line)
+        for i in self._by_rule.get(rule, ()):
+            corr = self.correlations[i]
+            fields = corr.group_fields.get(rule, ())
+            group = tuple(_text(f.extract(record)) for f in fields)
+            vf = corr.value_fields.get(rule)
+            value = _text(vf.extract(record)) if vf is not None else None
+            event = _Event(record.time_ns, rule, group, value, audit_id, origin)
+            heapq.heappush(self._pending, (record.time_ns, next(self._arrival), i, event))
+        return self.advance(record.time_ns)
+
+    def advance(self, time_ns: int) -> list[Alert]:
+        """Event time has reached `time_ns`: process what the watermark has passed.
+
+        Cheap when nothing is due: windows are scanned for closing at most once per second
+        of event time, so a window-close alert may come up to a second late.
+        """
+        mark = time_ns - self._lateness
+        if mark <= self.watermark:
+            return []
+        self.watermark = mark
+        due = self._pending and self._pending[0][0] <= mark
+        if not due and mark < self._next_scan:
+            return []
+        return self._drain(mark)
+
+    def flush(self) -> list[Alert]:
+        """The input is over: process everything and close every window."""
+        alerts = self._drain(None)
+        for i, groups in enumerate(self._groups):
+            for key, group in list(groups.items()):
+                alerts.extend(self._close(i, key, group))
+            groups.clear()
+        return alerts
+
+    # --- processing ------------------------------------------------------------------------
+
+    def _drain(self, mark: int | None) -> list[Alert]:
+        alerts: list[Alert] = []
+        pending = self._pending
+        while pending and (mark is None or pending[0][0] <= mark):
+            _t, _n, i, event = heapq.heappop(pending)
+            alerts.extend(self._expire(i, event.time_ns))
+            alerts.extend(self._add(i, event))
+        if mark is not None and mark >= self._next_scan:
+            self._next_scan = mark + 1_000_000_000
+            for i in range(len(self._groups)):
+                alerts.extend(self._expire(i, mark))
+        return alerts
+
+    def _expire(self, i: int, now_ns: int) -> list[Alert]:
+        """Close the windows of correlation `i` that ended before `now_ns`.
+
+        Groups are kept in the order their windows end: by last update for conditions
+        judged as matches arrive, by creation for those judged at the window's close.
+        """
+        corr, groups = self.correlations[i], self._groups[i]
+        alerts: list[Alert] = []
+        while groups:
+            key, group = next(iter(groups.items()))
+            if group.last_ns + corr.timespan_ns >= now_ns and (
+                corr.op in _AT_ONCE or group.first_ns + corr.timespan_ns >= now_ns
+            ):
+                break
+            del groups[key]
+            alerts.extend(self._close(i, key, group))
+        return alerts
+
+    def _close(self, i: int, key: tuple[str | None, ...], group: _Group) -> list[Alert]:
+        corr = self.correlations[i]
+        if corr.op in _AT_ONCE or not group.events:
+            return []
+        n = self._measure(corr, group.events)
+        if _OPS[corr.op](n, corr.count):
+            return [self._alert(corr, key, group, n)]
+        return []
+
+    def _add(self, i: int, event: _Event) -> list[Alert]:
+        corr, groups = self.correlations[i], self._groups[i]
+        at_once = corr.op in _AT_ONCE
+        # windows judged at once slide: keep groups by last update (re-insert last)
+        group = groups.pop(event.group, None) if at_once else groups.get(event.group)
+        if group is None:
+            if len(groups) >= self._max_groups:
+                groups.pop(next(iter(groups)))
+                self.overflow += 1
+            group = _Group(first_ns=event.time_ns, starts=[None] * len(corr.rules))
+        groups[event.group] = group
+        group.last_ns = event.time_ns
+        if corr.kind == "temporal_ordered":
+            return self._chain(corr, groups, event, group)
+        group.events.append(event)
+        if not at_once:
+            return []
+        cutoff = event.time_ns - corr.timespan_ns
+        while group.events and group.events[0].time_ns < cutoff:
+            group.events.popleft()
+        n = self._measure(corr, group.events)
+        if _OPS[corr.op](n, corr.count):
+            del groups[event.group]
+            return [self._alert(corr, event.group, group, n)]
+        return []
+
+    @staticmethod
+    def _measure(corr: Correlation, events: deque[_Event]) -> int:
+        if corr.kind == "event_count":
+            return len(events)
+        if corr.kind == "value_count":
+            return len({e.value for e in events if e.value is not None})
+        return len({e.rule for e in events})  # temporal: distinct base rules seen
+
+    def _chain(
+        self,
+        corr: Correlation,
+        groups: dict[tuple[str | None, ...], _Group],
+        event: _Event,
+        group: _Group,
+    ) -> list[Alert]:
+        """temporal_ordered: extend the chains the event continues (latest start wins)."""
+        t, starts = event.time_ns, group.starts
+        for k in range(len(starts)):
+            if starts[k] is not None and t - starts[k] > corr.timespan_ns:  # type: ignore[operator]
+                starts[k] = None
+        positions = [k for k, name in enumerate(corr.rules) if name == event.rule]
+        for k in reversed(positions):
+            if k == 0:
+                starts[0] = t
+            elif starts[k - 1] is not None:
+                starts[k] = max(starts[k] or starts[k - 1], starts[k - 1])  # type: ignore[type-var]
+        group.events.append(event)
+        if starts[-1] is None:
+            return []
+        del groups[event.group]
+        return [self._alert(corr, event.group, group, len(corr.rules))]
+
+    def _alert(
+        self, corr: Correlation, key: tuple[str | None, ...], group: _Group, n: int
+    ) -> Alert:
+        events = group.events
+        last = events[-1]
+        first_ns = events[0].time_ns
+        labels = dict(zip(corr.group_by, key, strict=True))
+        shown = " ".join(f"{k}={v if v is not None else '<NA>'}" for k, v in labels.items())
+        what = {
+            "event_count": f"{n} matches",
+            "value_count": f"{n} distinct values",
+            "temporal": f"{n} of {len(set(corr.rules))} rules",
+            "temporal_ordered": f"{' then '.join(corr.rules)}",
+        }[corr.kind]
+        span = format_duration_ns(corr.timespan_ns)
+        output = f"{corr.name}: {what} of {', '.join(dict.fromkeys(corr.rules))} within {span}"
+        if shown:
+            output += f" ({shown})"
+        audit_ids = [e.audit_id for e in events if e.audit_id is not None][-10:]
+        fingerprint = hashlib.blake2b(
+            "\0".join([corr.name, *(v or "" for v in key)]).encode(), digest_size=8
+        ).hexdigest()
+        return Alert(
+            rule=corr.name,
+            priority=corr.priority,
+            severity=corr.severity,
+            time=format_time_ns(last.time_ns),
+            source="correlation",
+            output=output,
+            audit_id=last.audit_id,
+            stage=None,
+            tags=corr.tags,
+            output_fields={
+                **labels,
+                "count": n,
+                "first_time": format_time_ns(first_ns),
+                "audit_ids": audit_ids,
+            },
+            rule_format="sigma-correlation",
+            origin=last.origin,
+            fingerprint=fingerprint,
+        )

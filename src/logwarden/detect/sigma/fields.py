@@ -1,0 +1,152 @@
+"""Sigma field names to record fields.
+
+A Sigma field is a path into the record's JSON document (for audit records, the audit
+event; records of other sources are read the same way from their raw JSON):
+
+* a dotted path (`objectRef.resource`, `requestObject.spec.volumes.hostPath.path`): each
+  step reads an object member; a step that meets an array continues into every element,
+  so a path through arrays yields every value it reaches (Sigma's "any value matches");
+* a JSON pointer (`/annotations/authorization.k8s.io~1decision`), for keys that contain
+  dots; it reads exactly one value.
+
+Values are text: strings as they are, numbers and booleans as JSON (`401`, `true`),
+objects and arrays as compact JSON; JSON `null` counts as missing, as Sigma's `null`
+means. The fields every rule format shares (`verb`, `objectRef.resource`, ...) resolve
+to the canonical Field objects of `detect/audit_fields.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from logwarden.detect.audit_fields import (
+    CANONICAL,
+    MISSING,
+    annotation_map,
+    document,
+    request,
+    response,
+)
+from logwarden.detect.ir import Field
+from logwarden.errors import RuleError
+from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
+from logwarden.records import Record
+
+__all__ = ["KEYWORDS", "resolve"]
+
+_encode = msgspec.json.encode
+_RAW: dict[str, Callable[[Record], Any]] = {
+    "requestObject": request,
+    "responseObject": response,
+    "annotations": annotation_map,
+}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value is MISSING:
+        return None
+    if isinstance(value, str):
+        return value
+    return _encode(value).decode()
+
+
+def _fan_out(value: Any, steps: list[str], out: list[str]) -> None:
+    """Collect every value at `steps` below `value`, entering arrays at every step."""
+    if isinstance(value, list):
+        for element in value:
+            _fan_out(element, steps, out)
+        return
+    if not steps:
+        text = _text(value)
+        if text is not None:
+            out.append(text)
+        return
+    if isinstance(value, dict) and steps[0] in value:
+        _fan_out(value[steps[0]], steps[1:], out)
+
+
+def _dotted(path: str, audit: bool) -> Field:
+    steps = path.split(".")
+    top, rest = steps[0], steps[1:]
+    part = _RAW.get(top) if audit else None
+
+    def extract(rec: Record) -> list[str] | None:
+        if part is not None:
+            base = part(rec)
+        else:
+            doc = document(rec)
+            base = doc.get(top, MISSING) if isinstance(doc, dict) else MISSING
+        if base is MISSING:
+            return None
+        out: list[str] = []
+        _fan_out(base, rest, out)
+        return out or None
+
+    return Field(path, extract, is_list=True)
+
+
+def _source_ips(rec: Record) -> list[str] | None:
+    return rec.view.sourceIPs or None
+
+
+def _user_groups(rec: Record) -> list[str] | None:
+    user = rec.view.user
+    return (user.groups or None) if user is not None else None
+
+
+# list members of the typed view, read without decoding the whole event
+_TYPED_LISTS = {
+    "sourceIPs": Field("sourceIPs", _source_ips, is_list=True),
+    "user.groups": Field("user.groups", _user_groups, is_list=True),
+}
+
+
+def _pointer(pointer: str) -> Field:
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+    def extract(rec: Record) -> str | None:
+        value: Any = document(rec)
+        for token in tokens:
+            if isinstance(value, dict) and token in value:
+                value = value[token]
+            elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+                value = value[int(token)]
+            else:
+                return None
+        return _text(value)
+
+    return Field(pointer, extract)
+
+
+def _raw_text(rec: Record) -> str | None:
+    return rec.raw.decode("utf-8", "replace")
+
+
+#: The whole event as text, which Sigma keywords (values without a field) search.
+KEYWORDS = Field("<keywords>", _raw_text)
+
+_made: dict[tuple[str, str], Field] = {}
+
+
+def resolve(source: str, name: str) -> Field:
+    """The Field a Sigma field name stands for on records of `source`."""
+    key = (source, name)
+    field = _made.get(key)
+    if field is not None:
+        return field
+    if not name or name.strip() != name:
+        raise RuleError(f"field name {name!r} is empty or has surrounding spaces")
+    audit = source == K8S_AUDIT
+    if name.startswith("/"):
+        field = _pointer(name)
+    elif audit and name in CANONICAL:
+        field = CANONICAL[name]
+    elif audit and name in _TYPED_LISTS:
+        field = _TYPED_LISTS[name]
+    else:
+        field = _dotted(name, audit)
+    _made[key] = field
+    return field

@@ -1,0 +1,314 @@
+"""Sigma rule files to engine rules and correlations.
+
+Files are parsed with pySigma (pinned in pyproject: its parser, modifiers and condition
+language are Sigma's reference implementation), the processing pipelines are applied (by
+default logwarden's field mapping for Kubernetes audit events, `pipelines/*.yml`), and
+each rule's `logsource` chooses the records it sees (`LOGSOURCES`). Correlation rules may
+refer to rules of any loaded file, by `name` or `id`.
+
+pySigma records no line numbers; errors name the file and the line where the rule's YAML
+document starts. With `errors` given, every problem is collected there and loading goes on
+(for `rules lint`); otherwise the first one is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+
+from logwarden.detect.correlation import KINDS, Correlation
+from logwarden.detect.ir import Field
+from logwarden.detect.rule import Rule, RuleSet
+from logwarden.detect.sigma.compiler import compile_condition, fields_used
+from logwarden.detect.sigma.fields import resolve
+from logwarden.detect.sigma.output import compile_output
+from logwarden.errors import RuleError
+from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
+from logwarden.records import parse_duration
+
+__all__ = ["DEFAULT_PIPELINES", "LOGSOURCES", "load_sigma", "source_of"]
+
+#: logsource (the keys given must all match) -> the Record.source its rules apply to
+LOGSOURCES: list[tuple[dict[str, str], str]] = [
+    ({"product": "kubernetes", "service": "audit"}, K8S_AUDIT),
+    ({"product": "aws", "service": "cloudtrail"}, "aws_cloudtrail"),
+    ({"product": "azure", "service": "activitylogs"}, "azure_activitylogs"),
+    ({"product": "gcp", "service": "gcp.audit"}, "gcp_audit"),
+]
+
+DEFAULT_PIPELINES = ("kubernetes_audit.yml",)
+
+#: Sigma level -> (Falco priority name, logwarden severity)
+_LEVELS = {
+    "informational": ("Informational", "info"),
+    "low": ("Notice", "low"),
+    "medium": ("Warning", "medium"),
+    "high": ("Error", "high"),
+    "critical": ("Critical", "critical"),
+}
+# context worth showing in an alert, after the fields the rule itself reads
+_CONTEXT = {K8S_AUDIT: ("user.username", "objectRef.namespace", "objectRef.name")}
+
+
+def source_of(logsource: Any) -> str | None:
+    """The Record.source a rule with this logsource applies to, or None."""
+    given = {k: getattr(logsource, k) for k in ("category", "product", "service")}
+    for keys, source in LOGSOURCES:
+        if all(given.get(k) == v for k, v in keys.items()):
+            return source
+    return None
+
+
+def _pipeline(names: Sequence[str]) -> ProcessingPipeline:
+    pipeline = ProcessingPipeline()
+    for name in names:
+        path = resources.files("logwarden") / "detect" / "sigma" / "pipelines" / name
+        pipeline = pipeline + ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8"))
+    return pipeline
+
+
+def _document_lines(text: str) -> list[int]:
+    """The first line of each YAML document of a file (1-based)."""
+    try:
+        return [
+            node.start_mark.line + 1
+            for node in yaml.compose_all(text, Loader=yaml.CSafeLoader)
+            if node is not None
+        ]
+    except yaml.YAMLError:
+        return []
+
+
+class _Loader:
+    def __init__(self, errors: list[RuleError] | None) -> None:
+        self.errors = errors
+        self.out = RuleSet()
+        self.where: dict[int, tuple[str, int]] = {}  # id(sigma rule) -> (file, line)
+
+    def fail(self, message: str, sigma: Any = None, file: str | None = None, line: int = 0) -> None:
+        if sigma is not None:
+            file, line = self.where.get(id(sigma), (file or "?", line))
+            title = getattr(sigma, "title", None)
+            if title:
+                message = f"rule '{title}': {message}"
+        error = RuleError(message, file=file, line=line)
+        if self.errors is None:
+            raise error
+        self.errors.append(error)
+
+    def read(self, path: str) -> list[Any]:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.fail(f"cannot read rules file: {exc}", file=path)
+            return []
+        try:
+            collection = SigmaCollection.from_yaml(
+                text, collect_errors=True, source=SigmaRuleLocation(Path(path))
+            )
+        except (SigmaError, yaml.YAMLError) as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", -1) + 1
+            self.fail(f"not a Sigma rules file: {exc}", file=path, line=line)
+            return []
+        lines = _document_lines(text)
+        rules = list(collection.rules)
+        for n, rule in enumerate(rules):
+            self.where[id(rule)] = (path, lines[n] if n < len(lines) else 1)
+            for error in rule.errors:
+                self.fail(str(error), rule)
+        return [r for r in rules if not r.errors]
+
+
+def load_sigma(
+    paths: Sequence[str],
+    *,
+    pipelines: Sequence[str] = DEFAULT_PIPELINES,
+    errors: list[RuleError] | None = None,
+) -> RuleSet:
+    """Load Sigma rule files (rules and correlations) for the engine."""
+    loader = _Loader(errors)
+    parsed: list[Any] = []
+    for path in paths:
+        parsed.extend(loader.read(path))
+    loader.out.files.extend(paths)
+    collection = SigmaCollection(parsed)
+    try:
+        collection.resolve_rule_references()
+    except SigmaError as exc:
+        loader.fail(
+            f"correlation refers to an unknown rule: {exc}", file=paths[0] if paths else None
+        )
+        return loader.out
+    pipeline = _pipeline(pipelines)
+    engine_rules: dict[int, Rule] = {}
+    names: set[str] = set()
+    for sigma in parsed:
+        try:
+            pipeline.apply(sigma)
+        except SigmaError as exc:
+            loader.fail(f"processing pipeline: {exc}", sigma)
+            continue
+        if isinstance(sigma, SigmaRule):
+            rule = _rule(loader, sigma, names)
+            if rule is not None:
+                engine_rules[id(sigma)] = rule
+                loader.out.rules.append(rule)
+    for sigma in parsed:
+        if isinstance(sigma, SigmaCorrelationRule):
+            corr = _correlation(loader, sigma, engine_rules)
+            if corr is not None:
+                loader.out.correlations.append(corr)
+    return loader.out
+
+
+def _level(loader: _Loader, sigma: Any) -> tuple[str, str]:
+    level = getattr(sigma, "level", None)
+    name = str(level.name).lower() if level is not None else "medium"
+    return _LEVELS.get(name, _LEVELS["medium"])
+
+
+def _options(loader: _Loader, sigma: Any) -> tuple[int, list[str]]:
+    """logwarden's own options in a rule: `logwarden: {suppress: 5m, suppress_by: [...]}`."""
+    custom = (getattr(sigma, "custom_attributes", None) or {}).get("logwarden") or {}
+    if not isinstance(custom, dict):
+        loader.fail("'logwarden' must be a mapping (suppress, suppress_by)", sigma)
+        return 0, []
+    unknown = set(custom) - {"suppress", "suppress_by"}
+    if unknown:
+        loader.fail(f"'logwarden' has unknown keys: {', '.join(sorted(unknown))}", sigma)
+    window = 0
+    if "suppress" in custom:
+        try:
+            window = parse_duration(str(custom["suppress"]))
+        except ValueError as exc:
+            loader.fail(f"logwarden.suppress: {exc}", sigma)
+    by = custom.get("suppress_by") or []
+    if not isinstance(by, list) or not all(isinstance(f, str) for f in by):
+        loader.fail("logwarden.suppress_by must be a list of field names", sigma)
+        by = []
+    return window, by
+
+
+def _rule(loader: _Loader, sigma: SigmaRule, names: set[str]) -> Rule | None:
+    file, line = loader.where.get(id(sigma), ("?", 0))
+    source = source_of(sigma.logsource)
+    if source is None:
+        loader.out.notes.append(
+            f"{file}:{line}: rule '{sigma.title}' skipped: logsource "
+            f"{sigma.logsource.product}/{sigma.logsource.service}/{sigma.logsource.category} "
+            "is not one logwarden reads"
+        )
+        return None
+    try:
+        predicate = compile_condition(sigma, source)
+        shown = list(sigma.fields or []) or fields_used(sigma)
+        shown += [f for f in _CONTEXT.get(source, ()) if f not in shown]
+        render = compile_output(sigma.title, [(n, resolve(source, n)) for n in shown[:10]])
+        window, by = _options(loader, sigma)
+        key_fields = tuple(resolve(source, f) for f in by)
+    except (RuleError, SigmaError) as exc:
+        loader.fail(getattr(exc, "reason", str(exc)), sigma)
+        return None
+    name = sigma.title
+    if name in names:  # titles need not be unique in Sigma; alert names must be
+        name = f"{sigma.title} [{sigma.id or sigma.name or len(names)}]"
+    names.add(name)
+    priority, severity = _level(loader, sigma)
+    return Rule(
+        name=name,
+        format="sigma",
+        source=source,
+        priority=priority,
+        severity=severity,
+        predicate=predicate,
+        render=render,
+        tags=tuple(sorted({str(t) for t in sigma.tags})),
+        desc=sigma.description or "",
+        origin=f"{file}:{line}",
+        id=str(sigma.id) if sigma.id else "",
+        ref=sigma.name or "",
+        key_fields=key_fields,
+        suppress_ns=window,
+    )
+
+
+def _correlation(
+    loader: _Loader, sigma: SigmaCorrelationRule, rules: dict[int, Rule]
+) -> Correlation | None:
+    kind = sigma.type.name.lower()
+    if kind not in KINDS:
+        loader.fail(
+            f"correlation type '{kind}' is not supported (supported: {', '.join(KINDS)})", sigma
+        )
+        return None
+    refs = list(sigma.rules or [])
+    cond = sigma.condition
+    if not isinstance(cond, SigmaCorrelationCondition):
+        loader.fail("extended (boolean) correlation conditions are not supported", sigma)
+        return None
+    base: list[Rule] = []
+    for ref in refs:
+        target = rules.get(id(ref.rule))
+        if target is None:
+            loader.fail(f"refers to '{ref.reference}', which is not a loaded detection rule", sigma)
+            return None
+        base.append(target)
+    if len({r.source for r in base}) > 1:
+        loader.fail("its rules read records of different sources", sigma)
+        return None
+    try:
+        group_fields = {
+            rule.name: tuple(_group_field(sigma, ref, rule, g) for g in sigma.group_by or [])
+            for ref, rule in zip(refs, base, strict=True)
+        }
+        value_fields: dict[str, Field] = {}
+        if kind == "value_count":
+            counted = cond.fieldref
+            if isinstance(counted, list):
+                counted = counted[0] if len(counted) == 1 else None
+            if not counted:
+                raise RuleError("value_count needs one field to count: condition: {field: ...}")
+            for ref, rule in zip(refs, base, strict=True):
+                value_fields[rule.name] = _group_field(sigma, ref, rule, counted)
+    except RuleError as exc:
+        loader.fail(exc.reason, sigma)
+        return None
+    priority, severity = _level(loader, sigma)
+    file, line = loader.where.get(id(sigma), ("?", 0))
+    return Correlation(
+        name=sigma.title,
+        kind=kind,
+        rules=tuple(r.name for r in base),
+        timespan_ns=int(sigma.timespan.seconds) * 1_000_000_000,
+        op=cond.op.name.lower(),
+        count=int(cond.count),
+        group_by=tuple(sigma.group_by or ()),
+        group_fields=group_fields,
+        value_fields=value_fields,
+        priority=priority,
+        severity=severity,
+        tags=tuple(sorted({str(t) for t in sigma.tags})),
+        desc=sigma.description or "",
+        origin=f"{file}:{line}",
+        generate=bool(sigma.generate),
+    )
+
+
+def _group_field(sigma: SigmaCorrelationRule, ref: Any, rule: Rule, name: str) -> Field:
+    """The field `name` (a group-by field or an alias of one) stands for in `rule`."""
+    alias = sigma.aliases.aliases.get(name) if sigma.aliases else None
+    if alias is not None:
+        mapped = next((f for r, f in alias.mapping.items() if r.reference == ref.reference), None)
+        if mapped is None:
+            raise RuleError(f"alias '{name}' has no field for rule '{ref.reference}'")
+        name = mapped
+    return resolve(rule.source, name)

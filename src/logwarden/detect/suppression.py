@@ -1,0 +1,100 @@
+"""Suppression: repeats of one alert within a window become one alert with a count.
+
+Alerts are the same when they have the same fingerprint (the rule and its group-key
+values, see `engine`). The first alert of a fingerprint passes at once, so nothing is
+delayed; repeats within the rule's window (event time) are held and counted; when the
+window closes, one summary alert carries the count and the span ("and 37 more in 5m"),
+instead of 37 more alerts. A repeat after the window starts a new one.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from logwarden.normalize.k8s_audit import parse_rfc3339_ns
+from logwarden.records import Alert, format_duration_ns
+
+__all__ = ["Suppressor"]
+
+
+@dataclass
+class _Window:
+    first: Alert
+    start_ns: int
+    end_ns: int
+    last: Alert | None = None
+    repeats: int = 0
+
+
+class Suppressor:
+    """Holds repeats per fingerprint; `windows` gives each rule's window in nanoseconds."""
+
+    def __init__(self, windows: Mapping[str, int], default_ns: int = 0) -> None:
+        self._windows = dict(windows)
+        self._default = default_ns
+        self._open: dict[str, _Window] = {}
+        self._ends: list[tuple[int, str]] = []  # heap of (window end, fingerprint)
+        #: alerts folded into summaries
+        self.suppressed = 0
+
+    def window_of(self, rule: str) -> int:
+        return self._windows.get(rule, self._default)
+
+    def process(self, alert: Alert) -> list[Alert]:
+        """Alerts to pass on for this one (the alert itself, or none, plus closed windows)."""
+        window = self.window_of(alert.rule)
+        now = parse_rfc3339_ns(alert.time)
+        out = self._close(now)
+        if window <= 0:
+            out.append(alert)
+            return out
+        open_ = self._open.get(alert.fingerprint)
+        if open_ is not None and now <= open_.end_ns:
+            open_.repeats += alert.count
+            open_.last = alert
+            self.suppressed += alert.count
+            return out
+        if open_ is not None:  # expired but not yet closed (alerts out of time order)
+            out.extend(self._summary(self._open.pop(alert.fingerprint)))
+        self._open[alert.fingerprint] = _Window(alert, now, now + window)
+        heapq.heappush(self._ends, (now + window, alert.fingerprint))
+        out.append(alert)
+        return out
+
+    def flush(self) -> list[Alert]:
+        """The input is over: close every window."""
+        out: list[Alert] = []
+        for window in self._open.values():
+            out.extend(self._summary(window))
+        self._open.clear()
+        self._ends.clear()
+        return out
+
+    def _close(self, now_ns: int) -> list[Alert]:
+        out: list[Alert] = []
+        ends = self._ends
+        while ends and ends[0][0] < now_ns:
+            end, key = heapq.heappop(ends)
+            window = self._open.get(key)
+            if window is not None and window.end_ns == end:
+                del self._open[key]
+                out.extend(self._summary(window))
+        return out
+
+    def _summary(self, window: _Window) -> list[Alert]:
+        if not window.repeats or window.last is None:
+            return []
+        span = format_duration_ns(window.end_ns - window.start_ns)
+        last = window.last
+        return [
+            msgspec.structs.replace(
+                last,
+                output=f"{window.first.output} (and {window.repeats} more in {span})",
+                count=window.repeats,
+                first_time=window.first.time,
+            )
+        ]
