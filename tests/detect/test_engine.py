@@ -204,11 +204,11 @@ def test_generated_dispatch_matches_brute_force_in_both_modes() -> None:
         Rule(f"r{i}", "test", "t", "Notice", "low", p, lambda r: ("", {}))
         for i, p in enumerate(preds)
     ]
-    first = _SourceRules("k8s_audit", rules, first=True)
-    every = _SourceRules("k8s_audit", rules, first=False)
+    first = _SourceRules("k8s_audit", rules, True, set(), set())
+    every = _SourceRules("k8s_audit", rules, False, set(), set())
     matchers = [compile_predicate(p) for p in preds]
     for _ in range(2000):
         r = rec(**{name: rnd.choice(values) for name, values in VALUES.items()})
         expected = [i for i, m in enumerate(matchers) if m(r)]
-        assert first.index.lookup(r)(r) == (expected[0] if expected else -1)
-        assert every.index.lookup(r)(r) == expected
+        assert first.index.lookup(r)[0](r) == (expected[0] if expected else -1)
+        assert every.index.lookup(r)[0](r) == expected
