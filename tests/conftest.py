@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,17 +28,22 @@ class Run:
     events: int = 0
 
 
-def run_detect(inputs: list[str | Path], rules: list[str | Path], match: str = "first") -> Run:
-    """Load `rules`, read `inputs` and collect every alert, as `logwarden detect` does."""
-    engine = Engine(load_rules([str(r) for r in rules]).rules, match=match)
+def run_detect(
+    inputs: list[str | Path], rules: list[str | Path], match: str = "first", **engine: Any
+) -> Run:
+    """Load `rules`, read `inputs` and collect every alert, as `logwarden detect` does
+    (without suppression)."""
+    loaded = load_rules([str(r) for r in rules])
+    detector = Engine(loaded.rules, correlations=loaded.correlations, match=match, **engine)
     run = Run()
     source = FileSource([str(i) for i in inputs], k8s_audit.FORMAT, run.rejects)
 
     def emit(record: Record) -> None:
         run.records.append(record)
-        run.alerts.extend(engine.process(record))
+        run.alerts.extend(detector.process(record))
 
     source.run(emit)
+    run.alerts.extend(detector.flush())
     run.events = source.events
     return run
 

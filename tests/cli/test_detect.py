@@ -40,7 +40,7 @@ def jsonl(out: bytes) -> list[dict]:
 
 def test_jsonl_contract_on_falco_traces() -> None:
     good = [p for p in sorted(TRACES.glob("*.json")) if p.name != "fal_01_003.json"]
-    done = logwarden("detect", "--format", "jsonl", *map(str, good))
+    done = logwarden("detect", "--rules", "falco", "--format", "jsonl", *map(str, good))
     assert done.returncode == 0, done.stderr
     alerts = jsonl(done.stdout)
     assert len(alerts) == 46  # the HEAD rules on the 51 good trace events, first match
@@ -70,6 +70,8 @@ def test_malformed_input_is_reported_counted_and_exits_1(tmp_path: Path) -> None
     kept = tmp_path / "rejects.jsonl"
     done = logwarden(
         "detect",
+        "--rules",
+        "falco",
         "--format",
         "jsonl",
         "--rejects",
@@ -91,7 +93,12 @@ def test_malformed_input_is_reported_counted_and_exits_1(tmp_path: Path) -> None
 
 def test_table_format_prints_alerts_and_summary() -> None:
     done = logwarden(
-        "detect", "--format", "table", str(TRACES / "create_configmap_sensitive_values.json")
+        "detect",
+        "-r",
+        "falco",
+        "--format",
+        "table",
+        str(TRACES / "create_configmap_sensitive_values.json"),
     )
     assert done.returncode == 0
     out = done.stdout.decode()
@@ -107,8 +114,8 @@ def test_table_format_prints_alerts_and_summary() -> None:
 
 def test_match_all_raises_every_matching_rule() -> None:
     trace = str(TRACES / "create_configmap_sensitive_values.json")
-    first = jsonl(logwarden("detect", "-f", "jsonl", trace).stdout)
-    every = jsonl(logwarden("detect", "-f", "jsonl", "--match", "all", trace).stdout)
+    first = jsonl(logwarden("detect", "-r", "falco", "-f", "jsonl", trace).stdout)
+    every = jsonl(logwarden("detect", "-r", "falco", "-f", "jsonl", "--match", "all", trace).stdout)
     assert len(first) == 6 and len(every) == 12
 
 

@@ -627,7 +627,7 @@ def stdin_input(packed: bool) -> bytes:
 @pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
 def test_detect_reads_stdin(packed: bool) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "logwarden", "detect", "--format", "jsonl", "-"],
+        [sys.executable, "-m", "logwarden", "detect", "-r", "falco", "--format", "jsonl", "-"],
         input=stdin_input(packed),
         capture_output=True,
         timeout=60,

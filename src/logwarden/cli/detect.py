@@ -19,9 +19,10 @@ from rich.text import Text
 
 from logwarden.detect.engine import MATCH_MODES, Engine
 from logwarden.detect.rulesets import BUILTIN, DEFAULT, load_rules
+from logwarden.detect.suppression import Suppressor
 from logwarden.errors import UsageError
 from logwarden.normalize import k8s_audit
-from logwarden.records import FALCO_PRIORITIES, Alert, Record
+from logwarden.records import FALCO_PRIORITIES, Alert, Record, parse_duration
 from logwarden.rejects import Rejects
 from logwarden.sources.files import STDIN, FileSource
 
@@ -84,8 +85,34 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="also keep every rejected input unit in FILE as JSON lines (with its bytes)",
     )
+    p.add_argument(
+        "--suppress",
+        metavar="DURATION",
+        type=_duration,
+        default=0,
+        help="fold repeats of one alert within DURATION (30s, 5m, 1h) into one summary, for "
+        "rules that set no window of their own (default: only rules that set one)",
+    )
+    p.add_argument(
+        "--no-suppress", action="store_true", help="report every alert, even rules' repeats"
+    )
+    p.add_argument(
+        "--lateness",
+        metavar="DURATION",
+        type=_duration,
+        default=5_000_000_000,
+        help="how far out of time order events may arrive and still count in correlation "
+        "windows (default: 5s)",
+    )
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.set_defaults(run=run)
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @dataclass
@@ -94,6 +121,7 @@ class _Stats:
     alerts: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    suppressed: int = 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +137,14 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for note in rules.notes:
         err.print(f"[dim]note: {note}[/dim]")
-    engine = Engine(rules.rules, match=args.match)
+    engine = Engine(
+        rules.rules, correlations=rules.correlations, match=args.match, lateness_ns=args.lateness
+    )
+    suppressor = None
+    if not args.no_suppress:
+        windows = {r.name: r.suppress_ns for r in rules.rules if r.suppress_ns}
+        if windows or args.suppress:
+            suppressor = Suppressor(windows, default_ns=args.suppress)
 
     with ExitStack() as stack:
         keep: IO[bytes] | None = None
@@ -124,10 +159,17 @@ def run(args: argparse.Namespace) -> int:
         progress = _progress(source, args.no_progress)
         if progress is not None:
             stack.enter_context(progress)
-        emit_alert = _alert_writer(fmt, out, progress)
         stats = _Stats()
+        emit = _counted(_alert_writer(fmt, out, progress), stats)  # writes an alert
+        push = emit if suppressor is None else _suppressed(emit, suppressor)  # alerts raised
         started = time.perf_counter()
-        source.run(_detector(engine, emit_alert, stats), progress=_ticker(progress))
+        source.run(_detector(engine, push), progress=_ticker(progress))
+        for alert in engine.flush():
+            push(alert)
+        if suppressor is not None:
+            for alert in suppressor.flush():
+                emit(alert)
+            stats.suppressed = suppressor.suppressed
         stats.seconds = time.perf_counter() - started
     stats.events = source.events
     if fmt == "table":
@@ -138,21 +180,37 @@ def run(args: argparse.Namespace) -> int:
     return 1 if rejects.count else 0
 
 
-def _detector(
-    engine: Engine, emit_alert: Callable[[Alert], None], stats: _Stats
-) -> Callable[[Record], None]:
+def _detector(engine: Engine, emit_alert: Callable[[Alert], None]) -> Callable[[Record], None]:
     process = engine.process
-    by_rule = stats.by_rule
 
     def on_record(record: Record) -> None:
         alerts = process(record)
         if alerts:
             for alert in alerts:
-                by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
-                stats.alerts += 1
                 emit_alert(alert)
 
     return on_record
+
+
+def _counted(write: Callable[[Alert], None], stats: _Stats) -> Callable[[Alert], None]:
+    by_rule = stats.by_rule
+
+    def counted(alert: Alert) -> None:
+        by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
+        stats.alerts += 1
+        write(alert)
+
+    return counted
+
+
+def _suppressed(write: Callable[[Alert], None], suppressor: Suppressor) -> Callable[[Alert], None]:
+    process = suppressor.process
+
+    def suppressed(alert: Alert) -> None:
+        for passed in process(alert):
+            write(passed)
+
+    return suppressed
 
 
 def _alert_writer(
@@ -252,7 +310,15 @@ def _print_summary(
     if source.unreadable:
         summary.add_row("unreadable files", Text(f"{len(source.unreadable):,}", style="red"))
     summary.add_row("rules loaded", f"{len(engine.rules):,} (match: {engine.match})")
+    if engine.correlations:
+        summary.add_row("correlations", f"{len(engine.correlations):,}")
+    if engine.correlator is not None and engine.correlator.late:
+        summary.add_row("too late for correlation", f"{engine.correlator.late:,}")
+    if engine.correlator is not None and engine.correlator.overflow:
+        summary.add_row("correlation groups dropped", f"{engine.correlator.overflow:,}")
     summary.add_row("alerts", f"{stats.alerts:,}")
+    if stats.suppressed:
+        summary.add_row("repeats folded into summaries", f"{stats.suppressed:,}")
     summary.add_row("time", f"{stats.seconds:.2f} s")
     summary.add_row("events per second", _rate(stats))
     out.print()
@@ -260,8 +326,9 @@ def _print_summary(
 
 
 def _print_line_summary(err: Console, stats: _Stats, source: FileSource, rejects: Rejects) -> None:
+    folded = f" ({stats.suppressed:,} repeats folded)" if stats.suppressed else ""
     err.print(
         f"logwarden: {stats.events:,} events from {len(source.inputs):,} files, "
-        f"{rejects.count:,} rejected, {stats.alerts:,} alerts in {stats.seconds:.2f} s "
+        f"{rejects.count:,} rejected, {stats.alerts:,} alerts{folded} in {stats.seconds:.2f} s "
         f"({_rate(stats)} events/s)"
     )

@@ -105,7 +105,7 @@ class Builder:
             "_number": number,
             "_in_networks": in_networks,
             "_ASCII_LOWER": ASCII_LOWER,
-            "__builtins__": {"all": all, "any": any, "bool": bool, "str": str},
+            "__builtins__": {"all": all, "any": any, "bool": bool, "str": str, "list": list},
         }
         self._fields: dict[int, str] = {}
 

@@ -31,12 +31,13 @@ __all__ = [
 
 #: Rule sets shipped in the package: name -> files under logwarden/rules/.
 BUILTIN: dict[str, tuple[str, ...]] = {
+    "builtin": ("builtin",),
     "falco": ("falco/k8s_audit_rules.yaml",),
     "sigma": ("sigma/rules",),
 }
 
-#: What `detect` loads when no --rules is given.
-DEFAULT = ("falco",)
+#: What `detect` loads when no --rules is given: logwarden's own K05 pack.
+DEFAULT = ("builtin",)
 
 
 def builtin_path(relative: str) -> str:

@@ -113,7 +113,10 @@ class _Loader:
             return []
         try:
             collection = SigmaCollection.from_yaml(
-                text, collect_errors=True, source=SigmaRuleLocation(Path(path))
+                text,
+                collect_errors=True,
+                source=SigmaRuleLocation(Path(path)),
+                resolve_references=False,
             )
         except (SigmaError, yaml.YAMLError) as exc:
             line = getattr(getattr(exc, "problem_mark", None), "line", -1) + 1
