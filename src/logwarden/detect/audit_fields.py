@@ -152,6 +152,20 @@ def _top(attr: str) -> Field:
     return Field(attr, lambda r: getattr(r.view, attr), expr=f"r.view.{attr}")
 
 
+def _sub(top: str, attr: str) -> Field:
+    """`top.attr` of a typed sub-struct of the view (user, impersonatedUser, objectRef, ...)."""
+
+    def extract(rec: Record) -> Value:
+        part = getattr(rec.view, top)
+        return getattr(part, attr) if part is not None else None
+
+    return Field(
+        f"{top}.{attr}",
+        extract,
+        expr=f"_m.{attr} if (_m := r.view.{top}) is not None else None",
+    )
+
+
 #: JSON path (dotted, as in the audit schema) -> the one Field for it. Indexable fields have
 #: few distinct values; the rule index uses them to select candidate rules.
 CANONICAL: dict[str, Field] = {
@@ -181,10 +195,31 @@ CANONICAL: dict[str, Field] = {
     "responseStatus.code": Field(
         "responseStatus.code",
         _response_code,
+        indexable=True,  # a few dozen distinct codes
         expr="str(_s.code) if (_s := r.view.responseStatus) is not None "
         "and _s.code is not None else None",
     ),
-    "auditID": _top("auditID"),
-    "requestURI": _top("requestURI"),
-    "userAgent": _top("userAgent"),
+    **{
+        name: _top(name)
+        for name in (
+            "auditID",
+            "requestURI",
+            "userAgent",
+            "level",
+            "kind",
+            "apiVersion",
+            "stageTimestamp",
+            "requestReceivedTimestamp",
+            "timestamp",
+        )
+    },
+    "user.uid": _sub("user", "uid"),
+    "impersonatedUser.username": _sub("impersonatedUser", "username"),
+    "impersonatedUser.uid": _sub("impersonatedUser", "uid"),
+    "objectRef.uid": _sub("objectRef", "uid"),
+    "objectRef.apiVersion": _sub("objectRef", "apiVersion"),
+    "objectRef.resourceVersion": _sub("objectRef", "resourceVersion"),
+    "responseStatus.status": _sub("responseStatus", "status"),
+    "responseStatus.reason": _sub("responseStatus", "reason"),
+    "responseStatus.message": _sub("responseStatus", "message"),
 }

@@ -10,14 +10,16 @@ in one place: `_TEMPLATES` below is the only definition of what each operator me
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or
+from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, walk
 
 __all__ = [
     "ASCII_LOWER",
     "Builder",
+    "common_substring",
     "compile_predicate",
     "compile_test",
     "compile_values",
@@ -59,6 +61,17 @@ def in_networks(
     return any(address in net for net in networks)
 
 
+def common_substring(texts: list[str]) -> str:
+    """The longest substring of the first text that every text contains ("" if none)."""
+    first = min(texts, key=len)
+    for size in range(len(first), 1, -1):
+        for start in range(len(first) - size + 1):
+            piece = first[start : start + size]
+            if all(piece in t for t in texts):
+                return piece
+    return ""
+
+
 def pmatch(value: str, prefixes: tuple[tuple[str, ...], ...]) -> bool:
     """Falco's path prefix match: `value` is one of the paths or lies below one of them,
     compared component by component (prefixes as made by `path_parts`)."""
@@ -70,6 +83,7 @@ def pmatch(value: str, prefixes: tuple[tuple[str, ...], ...]) -> bool:
 _FOLD = "({v}.lower() if {v}.isascii() else {v}.translate(_ASCII_LOWER))"
 
 # What each operator means, applied to `v` (a string) and the constant `k`.
+# (A template using _FOLD must use it once, as written, for `Builder._alternatives`.)
 _TEMPLATES = {
     "eq": "{v} == {k}",
     "ne": "{v} != {k}",
@@ -98,8 +112,34 @@ _TEMPLATES = {
 }
 
 
+#: operators that compare the ASCII-folded value
+_FOLDING = frozenset({"icontains", "ieq", "iin", "istartswith", "iendswith"})
+
+# relative cost of operators; reading a field costs its Field.cost, once per expression
+_OP_COST = {"fullmatch": 3.0, "search": 3.0, "cidr": 2.0, "fieldref": 2.0}
+
+
+def _cost(node: Node) -> float:
+    """Estimated cost of evaluating `node`: each distinct field read once, plus the tests."""
+    fields: dict[int, int] = {}
+    tests = 0.0
+    for n in walk(node):
+        if isinstance(n, Cmp):
+            fields[id(n.field)] = n.field.cost
+            tests += _OP_COST.get(n.op, 0.2)
+    return sum(fields.values()) + tests
+
+
+def _by_cost(items: tuple[Node, ...]) -> list[Node]:
+    """Cheapest first: `and`/`or` mean the same in any order (tests have no effects), and
+    a cheap test that decides the result spares the expensive ones."""
+    return sorted(items, key=_cost)
+
+
 class Builder:
     def __init__(self) -> None:
+        self._hoisted: dict[int, str] = {}  # field -> local holding its value
+        self._folded: dict[int, str] = {}  # field -> local holding its folded value
         self.ns: dict[str, Any] = {
             "_pmatch": pmatch,
             "_number": number,
@@ -114,8 +154,38 @@ class Builder:
         self.ns[name] = value
         return name
 
+    def hoist(self, predicates: list[Node]) -> str:
+        """Statements reading, once, every inline field the predicates use more than once
+        (and its folded form, for the case-folding tests that use it more than once); the
+        expressions built afterwards use those locals. Returns the statements."""
+        uses: Counter[int] = Counter()
+        folds: Counter[int] = Counter()
+        fields: dict[int, Field] = {}
+        for pred in predicates:
+            for n in walk(pred):
+                if isinstance(n, Cmp) and n.field.expr is not None and not n.field.is_list:
+                    fields[id(n.field)] = n.field
+                    uses[id(n.field)] += 1
+                    if n.op in _FOLDING:
+                        folds[id(n.field)] += 1
+        lines = []
+        for key, count in uses.items():
+            if count < 2:
+                continue
+            name = f"_s{len(self._hoisted)}"
+            lines.append(f"    {name} = {fields[key].expr}\n")
+            self._hoisted[key] = name
+            if folds[key] >= 2:
+                fold = _FOLD.format(v=name)
+                lines.append(f"    {name}f = None if {name} is None else {fold}\n")
+                self._folded[key] = f"{name}f"
+        return "".join(lines)
+
     def value(self, field: Field) -> str:
         """An expression over the record `r` that yields `field`'s value."""
+        hoisted = self._hoisted.get(id(field))
+        if hoisted is not None:
+            return hoisted
         if field.expr is not None:
             return f"({field.expr})"
         key = id(field)
@@ -138,12 +208,44 @@ class Builder:
         if isinstance(node, And):
             if not node.items:
                 return "True"
-            return "(" + " and ".join(self.expr(i) for i in node.items) + ")"
+            return "(" + " and ".join(self.expr(i) for i in _by_cost(node.items)) + ")"
         if isinstance(node, Or):
             if not node.items:
                 return "False"
-            return "(" + " or ".join(self.expr(i) for i in node.items) + ")"
+            return "(" + " or ".join(self._alternatives(_by_cost(node.items))) + ")"
         return self.cmp(node, self.value(node.field))
+
+    def _alternatives(self, items: list[Node]) -> list[str]:
+        """The expressions of an `or`; case-folding tests of one single-valued field are
+        grouped so the field is read and folded once (`K1 in _l or _l.startswith(K2) ...`)."""
+        groups: dict[int, list[Cmp]] = {}
+        for item in items:
+            if isinstance(item, Cmp) and item.op in _FOLDING and not item.field.is_list:
+                groups.setdefault(id(item.field), []).append(item)
+        out: list[str] = []
+        done: set[int] = set()
+        for item in items:
+            group = groups.get(id(item.field)) if isinstance(item, Cmp) else None
+            if group is None or len(group) < 2 or item not in group:
+                out.append(self.expr(item))
+                continue
+            if id(item.field) in done:
+                continue
+            done.add(id(item.field))
+            tests = " or ".join(
+                _TEMPLATES[c.op].replace(_FOLD, "{v}").format(v="_l", k=self.const(c.value))
+                for c in group
+            )
+            if all(c.op == "icontains" for c in group):
+                common = common_substring([c.value for c in group])
+                if len(common) >= 2:  # one scan rules out most values before the many
+                    tests = f"{self.const(common)} in _l and ({tests})"
+            fold = _FOLD.format(v="_g")
+            out.append(
+                f"((_g := {self.value(item.field)}) is not None and "
+                f"((_l := {fold}) is not None) and ({tests}))"
+            )
+        return out
 
     def cmp(self, node: Cmp, x: str) -> str:
         """`node` applied to the value expression `x` (which may be None)."""
@@ -161,6 +263,14 @@ class Builder:
             return f"({x} == {self.const(node.value)})"
         if node.op == "in":
             return f"({x} in {self.const(node.value)})"
+        folded = self._folded.get(id(node.field))
+        if folded is not None and node.op in _FOLDING:
+            test = (
+                _TEMPLATES[node.op].replace(_FOLD, "{v}").format(v=folded, k=self.const(node.value))
+            )
+            if node.op in ("ieq", "iin"):
+                return f"({test})"  # None is neither equal to nor in a set of strings
+            return f"({folded} is not None and {test})"
         return f"((v := {x}) is not None and {self._on_value(node, 'v')})"
 
     def _on_value(self, node: Cmp, v: str) -> str:

@@ -45,6 +45,7 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
     "neq": lambda n, k: n != k,
 }
 _AT_ONCE = {"gt", "gte"}  # judged as matches arrive; the others when a window closes
+_NOTHING: list[Alert] = []  # returned when nothing is due (never appended to)
 
 
 @dataclass
@@ -119,6 +120,8 @@ class Correlator:
         self._max_groups = max_groups
         self.watermark = -(1 << 62)
         self._next_scan = self.watermark
+        #: the event time from which `advance` may have work: callers skip it before then
+        self.gate = self.watermark
         #: matches that arrived after the watermark had passed them
         self.late = 0
         #: groups dropped because a correlation had `max_groups` of them
@@ -143,6 +146,7 @@ class Correlator:
             value = _text(vf.extract(record)) if vf is not None else None
             event = _Event(record.time_ns, rule, group, value, audit_id, origin)
             heapq.heappush(self._pending, (record.time_ns, next(self._arrival), i, event))
+        self.gate = min(self.gate, record.time_ns + self._lateness)
         return self.advance(record.time_ns)
 
     def advance(self, time_ns: int) -> list[Alert]:
@@ -153,12 +157,22 @@ class Correlator:
         """
         mark = time_ns - self._lateness
         if mark <= self.watermark:
-            return []
+            return _NOTHING
         self.watermark = mark
         due = self._pending and self._pending[0][0] <= mark
         if not due and mark < self._next_scan:
-            return []
-        return self._drain(mark)
+            self._set_gate()
+            return _NOTHING
+        alerts = self._drain(mark)
+        self._set_gate()
+        return alerts
+
+    def _set_gate(self) -> None:
+        """The next event time at which a match becomes due or windows need a scan."""
+        nxt = self._next_scan
+        if self._pending and self._pending[0][0] < nxt:
+            nxt = self._pending[0][0]
+        self.gate = nxt + self._lateness
 
     def flush(self) -> list[Alert]:
         """The input is over: process everything and close every window."""

@@ -71,7 +71,9 @@ class _SourceRules:
 
     def _generate(self, indices: list[int], first: bool, what: str) -> Callable[[Any], Any]:
         gen = Builder()
-        lines = [] if first else ["    out = []\n"]
+        lines = [gen.hoist([self.rules[i].predicate for i in indices])]
+        if not first:
+            lines.append("    out = []\n")
         for i in indices:
             lines.append(f"    if {gen.expr(self.rules[i].predicate)}:\n")
             lines.append(f"        return {i}\n" if first else f"        out.append({i})\n")
@@ -121,7 +123,9 @@ class Engine:
         compiled = self._sources.get(record.source)
         correlator = self.correlator
         if compiled is None:
-            return correlator.advance(record.time_ns) if correlator is not None else _NONE
+            if correlator is not None and record.time_ns >= correlator.gate:
+                return correlator.advance(record.time_ns)
+            return _NONE
         alert_fn, feed_fn = compiled.index.lookup(record)
         matched = alert_fn(record)
         alerts: Sequence[Alert]
@@ -131,12 +135,15 @@ class Engine:
             alerts = [_alert(compiled, compiled.rules[i], record) for i in matched] or _NONE
         if correlator is None:
             return alerts
-        more: list[Alert] = []
-        if feed_fn is not None:
-            for i in feed_fn(record):
-                more.extend(correlator.observe(compiled.rules[i].name, record))
-        more.extend(correlator.advance(record.time_ns))
-        return [*alerts, *more] if more else alerts
+        fed = feed_fn(record) if feed_fn is not None else None
+        if fed:
+            rules = compiled.rules
+            due = [a for i in fed for a in correlator.observe(rules[i].name, record)]
+        elif record.time_ns >= correlator.gate:
+            due = correlator.advance(record.time_ns)
+        else:
+            return alerts  # nothing can be due before the gate
+        return [*alerts, *due] if due else alerts
 
     def flush(self, now_ns: int | None = None) -> Sequence[Alert]:
         """The input is over (or time has passed): alerts of windows that close now."""
@@ -167,7 +174,10 @@ def fingerprint(rule: str, values: Iterable[Any]) -> str:
 def _alert(compiled: _SourceRules, rule: Rule, record: Record) -> Alert:
     output, fields = rule.render(record)
     audit_id, stage = compiled.alert_ids(record.view)
-    key = [f.extract(record) for f in rule.key_fields] if rule.key_fields else fields.values()
+    if rule.key_fields:
+        key = fingerprint(rule.name, [f.extract(record) for f in rule.key_fields])
+    else:  # the output text holds the values of the output fields, and nothing else varies
+        key = hashlib.blake2b(f"{rule.name}\0{output}".encode(), digest_size=8).hexdigest()
     return Alert(
         rule=rule.name,
         priority=rule.priority,
@@ -181,5 +191,5 @@ def _alert(compiled: _SourceRules, rule: Rule, record: Record) -> Alert:
         output_fields=fields,
         rule_format=rule.format,
         origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
-        fingerprint=fingerprint(rule.name, key),
+        fingerprint=key,
     )

@@ -100,6 +100,14 @@ class Field:
     is_list: bool = False
     indexable: bool = False
     expr: str | None = None
+    #: relative cost of extracting the value: 1 for an attribute of the decoded view, about
+    #: 10 for a value that needs a member decoded, 20 for one that needs the whole event;
+    #: generated code tests cheaper fields first (a test costs about 0.2)
+    cost: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.cost:
+            self.cost = 1 if self.expr is not None else 5
 
     def __repr__(self) -> str:
         return f"Field({self.name})"

@@ -46,7 +46,9 @@ class Suppressor:
 
     def process(self, alert: Alert) -> list[Alert]:
         """Alerts to pass on for this one (the alert itself, or none, plus closed windows)."""
-        window = self.window_of(alert.rule)
+        window = self._windows.get(alert.rule, self._default)
+        if window <= 0 and not self._ends:
+            return [alert]  # nothing held, nothing to hold: no need to read the time
         now = parse_rfc3339_ns(alert.time)
         out = self._close(now)
         if window <= 0:

@@ -85,30 +85,39 @@ def _dotted(path: str, audit: bool) -> Field:
         _fan_out(base, rest, out)
         return out or None
 
-    return Field(path, extract, is_list=True)
+    return Field(path, extract, is_list=True, cost=10 if part is not None else 20)
 
 
 def _source_ips(rec: Record) -> list[str] | None:
+    # the typed view holds these as strings; a JSON null in them would have made the event
+    # malformed, so no value needs the text conversion
     return rec.view.sourceIPs or None
 
 
-def _user_groups(rec: Record) -> list[str] | None:
-    user = rec.view.user
-    return (user.groups or None) if user is not None else None
+def _groups(member: str) -> Field:
+    def extract(rec: Record) -> list[str] | None:
+        user = getattr(rec.view, member)
+        return (user.groups or None) if user is not None else None
+
+    return Field(f"{member}.groups", extract, is_list=True)
 
 
 # list members of the typed view, read without decoding the whole event
 _TYPED_LISTS = {
     "sourceIPs": Field("sourceIPs", _source_ips, is_list=True),
-    "user.groups": Field("user.groups", _user_groups, is_list=True),
+    "user.groups": _groups("user"),
+    "impersonatedUser.groups": _groups("impersonatedUser"),
 }
 
 
-def _pointer(pointer: str) -> Field:
+def _pointer(pointer: str, audit: bool) -> Field:
     tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    part = _RAW.get(tokens[0]) if audit and tokens else None
+    if part is not None:
+        tokens = tokens[1:]
 
     def extract(rec: Record) -> str | None:
-        value: Any = document(rec)
+        value: Any = part(rec) if part is not None else document(rec)
         for token in tokens:
             if isinstance(value, dict) and token in value:
                 value = value[token]
@@ -118,7 +127,7 @@ def _pointer(pointer: str) -> Field:
                 return None
         return _text(value)
 
-    return Field(pointer, extract)
+    return Field(pointer, extract, cost=10 if part is not None else 20)
 
 
 def _raw_text(rec: Record) -> str | None:
@@ -141,7 +150,7 @@ def resolve(source: str, name: str) -> Field:
         raise RuleError(f"field name {name!r} is empty or has surrounding spaces")
     audit = source == K8S_AUDIT
     if name.startswith("/"):
-        field = _pointer(name)
+        field = _pointer(name, audit)
     elif audit and name in CANONICAL:
         field = CANONICAL[name]
     elif audit and name in _TYPED_LISTS:
