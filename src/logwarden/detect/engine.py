@@ -26,7 +26,8 @@ from typing import Any
 
 from logwarden.detect.codegen import Builder
 from logwarden.detect.correlation import Correlation, Correlator
-from logwarden.detect.index import RuleIndex
+from logwarden.detect.index import Residuals, RuleIndex
+from logwarden.detect.ir import Node
 from logwarden.detect.rule import Rule
 from logwarden.normalize import FORMATS
 from logwarden.records import Alert, Origin, Record, format_time_ns
@@ -45,10 +46,11 @@ def _no_ids(_view: Any) -> tuple[str | None, str | None]:
 class _SourceRules:
     """The enabled rules of one record source, compiled and indexed.
 
-    For each distinct set of candidate rules the index finds, two functions are generated:
-    one over the candidates that alert (in `first` mode it returns the index of the first
-    that matches, or -1; in `all` mode the indices of all that match) and, when some
-    candidates feed correlations, one returning the indices of those that match.
+    For each distinct set of candidates the index finds (with their predicates specialized
+    to the record's key values), two functions are generated: one over the candidates that
+    alert (in `first` mode it returns the index of the first that matches, or -1; in `all`
+    mode the indices of all that match) and, when some candidates feed correlations, one
+    returning the indices of those that match.
     """
 
     def __init__(
@@ -62,23 +64,25 @@ class _SourceRules:
         self._feeding = [r.name in feeders for r in rules]
         self.index: RuleIndex[_Dispatch] = RuleIndex([r.predicate for r in rules], self._dispatch)
 
-    def _dispatch(self, candidates: tuple[int, ...]) -> _Dispatch:
-        alerting = [i for i in candidates if self._alerting[i]]
-        feeding = [i for i in candidates if self._feeding[i]]
+    def _dispatch(self, residuals: Residuals) -> _Dispatch:
+        alerting = [(i, r) for i, r in residuals if self._alerting[i]]
+        feeding = [(i, r) for i, r in residuals if self._feeding[i]]
         alert_fn = self._generate(alerting, self.first, "rules")
         feed_fn = self._generate(feeding, False, "feeders") if feeding else None
         return alert_fn, feed_fn
 
-    def _generate(self, indices: list[int], first: bool, what: str) -> Callable[[Any], Any]:
+    def _generate(
+        self, pairs: list[tuple[int, Node]], first: bool, what: str
+    ) -> Callable[[Any], Any]:
         gen = Builder()
-        lines = [gen.hoist([self.rules[i].predicate for i in indices])]
+        lines = [gen.hoist([r for _, r in pairs])]
         if not first:
             lines.append("    out = []\n")
-        for i in indices:
-            lines.append(f"    if {gen.expr(self.rules[i].predicate)}:\n")
+        for i, residual in pairs:
+            lines.append(f"    if {gen.expr(residual)}:\n")
             lines.append(f"        return {i}\n" if first else f"        out.append({i})\n")
         lines.append("    return -1\n" if first else "    return out\n")
-        names = ", ".join(self.rules[i].name for i in indices)[:60]
+        names = ", ".join(self.rules[i].name for i, _ in pairs)[:60]
         return gen.function("".join(lines), f"<{what} {names}>")
 
 

@@ -12,6 +12,12 @@ This is exact for any predicate (partial evaluation never drops a rule that coul
 and needs no hints from rule authors. Memory is bounded: past `max_values` distinct
 values of one key field, new values select every rule; past `max_keys` combinations the
 cache starts over.
+
+The index also *specializes*: for one combination of key values, each candidate's
+predicate has the known values substituted and is simplified, so what remains to test per
+record (the residual) reads only fields the key does not decide. `build` receives the
+candidates with their residuals and is called once per distinct such tuple (many key
+combinations share one); its result is cached per combination.
 """
 
 from __future__ import annotations
@@ -20,30 +26,32 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from logwarden.detect.codegen import compile_test, compile_values
-from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, fields_of
+from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, fields_of, simplify
 
 __all__ = ["RuleIndex"]
 
 _UNKNOWN = None
+_FALSE = Const(False)
 T = TypeVar("T")
+#: candidates of one key combination: (predicate index, residual predicate), in order
+Residuals = tuple[tuple[int, Node], ...]
 
 
-def _identity(candidates: tuple[int, ...]) -> tuple[int, ...]:
-    return candidates
+def _identity(pairs: Residuals) -> tuple[int, ...]:
+    return tuple(j for j, _ in pairs)
 
 
 class RuleIndex(Generic[T]):
-    """Maps a record to what `build` made of the indices of the rules that can match it.
+    """Maps a record to what `build` made of the rules that can match it (see module doc).
 
-    `build(candidates)` is called once per distinct tuple of candidate indices (there are
-    few: tens for Falco's rules) and its result is cached per combination of key values;
-    the default returns the tuple itself.
+    `build(pairs)` gets `(index, residual predicate)` for each candidate, in rule order,
+    without those whose residual is false; the default returns the indices.
     """
 
     def __init__(
         self,
         predicates: Sequence[Node],
-        build: Callable[[tuple[int, ...]], T] = _identity,  # type: ignore[assignment]
+        build: Callable[[Residuals], T] = _identity,  # type: ignore[assignment]
         *,
         max_values: int = 4096,
         max_keys: int = 65536,
@@ -58,10 +66,17 @@ class RuleIndex(Generic[T]):
                 if f.indexable and not f.is_list:
                     keys.setdefault(id(f), f)
         self.fields: list[Field] = list(keys.values())
+        position = {id(f): i for i, f in enumerate(self.fields)}
+        # per predicate, the positions in the key of the key fields it reads
+        self._reads = [
+            tuple(position[id(f)] for f in fields_of(pred) if id(f) in position)
+            for pred in self._preds
+        ]
         self._memo: list[dict[Any, int]] = [{} for _ in self.fields]
         self._tests: dict[int, Callable[[Any], bool]] = {}
         self._cache: dict[tuple[Any, ...], T] = {}
-        self._built: dict[tuple[int, ...], T] = {}
+        self._residuals: dict[tuple[int, tuple[Any, ...]], Node] = {}
+        self._built: dict[Residuals, T] = {}
         self._build = build
         self.key = compile_values(self.fields, "<index key>")
 
@@ -84,14 +99,53 @@ class RuleIndex(Generic[T]):
         return tuple(j for j in range(len(self._preds)) if mask >> j & 1)
 
     def _compute(self, key: tuple[Any, ...]) -> T:
-        candidates = self._candidates(key)
-        built = self._built.get(candidates)
+        pairs = []
+        for j in self._candidates(key):
+            residual = self._residual(j, key)
+            if residual != _FALSE:
+                pairs.append((j, residual))
+        residuals = tuple(pairs)
+        built = self._built.get(residuals)
         if built is None:
-            built = self._built[candidates] = self._build(candidates)
+            if len(self._built) >= self._max_keys:
+                self._built.clear()
+            built = self._built[residuals] = self._build(residuals)
         if len(self._cache) >= self._max_keys:
             self._cache.clear()
         self._cache[key] = built
         return built
+
+    def _residual(self, j: int, key: tuple[Any, ...]) -> Node:
+        """Predicate `j` with the values of the key fields it reads substituted."""
+        reads = self._reads[j]
+        memo_key = (j, tuple(key[p] for p in reads))
+        residual = self._residuals.get(memo_key)
+        if residual is None:
+            known = {id(self.fields[p]): key[p] for p in reads}
+            residual = simplify(self._substitute(self._preds[j], known))
+            if len(self._residuals) >= self._max_keys:
+                self._residuals.clear()
+            self._residuals[memo_key] = residual
+        return residual
+
+    def _substitute(self, node: Node, known: dict[int, Any]) -> Node:
+        if isinstance(node, Cmp):
+            if node.op == "fieldref" or id(node.field) not in known:
+                return node
+            return Const(self._test(node)(known[id(node.field)]))
+        if isinstance(node, Not):
+            return Not(self._substitute(node.item, known))
+        if isinstance(node, And):
+            return And(tuple(self._substitute(i, known) for i in node.items))
+        if isinstance(node, Or):
+            return Or(tuple(self._substitute(i, known) for i in node.items))
+        return node
+
+    def _test(self, node: Cmp) -> Callable[[Any], bool]:
+        test = self._tests.get(id(node))
+        if test is None:
+            test = self._tests[id(node)] = compile_test(node)
+        return test
 
     def _mask(self, i: int, value: Any) -> int:
         memo = self._memo[i]
@@ -112,10 +166,7 @@ class RuleIndex(Generic[T]):
         if isinstance(node, Cmp):
             if node.field is not field or node.op == "fieldref":
                 return _UNKNOWN  # a field reference depends on a second field
-            test = self._tests.get(id(node))
-            if test is None:
-                test = self._tests[id(node)] = compile_test(node)
-            return test(value)
+            return self._test(node)(value)
         if isinstance(node, Const):
             return node.value
         if isinstance(node, Not):
