@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import msgspec
 
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
-from logwarden.records import Alert, format_duration_ns
+from logwarden.records import Alert, format_duration_ns, format_time_ns
 
 __all__ = ["Suppressor"]
 
@@ -26,6 +26,7 @@ class _Window:
     first: Alert
     start_ns: int
     end_ns: int
+    end: str  # end_ns as an alert time: alert times compare in time order as text
     last: Alert | None = None
     repeats: int = 0
 
@@ -37,7 +38,9 @@ class Suppressor:
         self._windows = dict(windows)
         self._default = default_ns
         self._open: dict[str, _Window] = {}
-        self._ends: list[tuple[int, str]] = []  # heap of (window end, fingerprint)
+        # heap of (window end as alert time text, fingerprint): alert times are RFC 3339 UTC
+        # with nine digits (records.format_time_ns), so text order is time order
+        self._ends: list[tuple[str, str]] = []
         #: alerts folded into summaries
         self.suppressed = 0
 
@@ -47,23 +50,23 @@ class Suppressor:
     def process(self, alert: Alert) -> list[Alert]:
         """Alerts to pass on for this one (the alert itself, or none, plus closed windows)."""
         window = self._windows.get(alert.rule, self._default)
-        if window <= 0 and not self._ends:
-            return [alert]  # nothing held, nothing to hold: no need to read the time
-        now = parse_rfc3339_ns(alert.time)
-        out = self._close(now)
+        ends = self._ends
+        out = self._close(alert.time) if ends and ends[0][0] < alert.time else []
         if window <= 0:
             out.append(alert)
             return out
         open_ = self._open.get(alert.fingerprint)
-        if open_ is not None and now <= open_.end_ns:
+        if open_ is not None and alert.time <= open_.end:
             open_.repeats += alert.count
             open_.last = alert
             self.suppressed += alert.count
             return out
         if open_ is not None:  # expired but not yet closed (alerts out of time order)
             out.extend(self._summary(self._open.pop(alert.fingerprint)))
-        self._open[alert.fingerprint] = _Window(alert, now, now + window)
-        heapq.heappush(self._ends, (now + window, alert.fingerprint))
+        now = parse_rfc3339_ns(alert.time)
+        end = format_time_ns(now + window)
+        self._open[alert.fingerprint] = _Window(alert, now, now + window, end)
+        heapq.heappush(ends, (end, alert.fingerprint))
         out.append(alert)
         return out
 
@@ -76,13 +79,13 @@ class Suppressor:
         self._ends.clear()
         return out
 
-    def _close(self, now_ns: int) -> list[Alert]:
+    def _close(self, now: str) -> list[Alert]:
         out: list[Alert] = []
         ends = self._ends
-        while ends and ends[0][0] < now_ns:
+        while ends and ends[0][0] < now:
             end, key = heapq.heappop(ends)
             window = self._open.get(key)
-            if window is not None and window.end_ns == end:
+            if window is not None and window.end == end:
                 del self._open[key]
                 out.extend(self._summary(window))
         return out

@@ -100,7 +100,7 @@ def _generate(parts: list[str | _Placeholder], text: str) -> Renderer:
             continue
         var = f"_v{len(names)}"
         body.append(f"    {var} = {gen.value(part.field)}\n")
-        shown = f"_show({var})"
+        shown = f"({var} if {var}.__class__ is str else _show({var}))"
         pieces.append(f"_fit({shown}, {part.width})" if part.width else shown)
         names.append(f"{gen.const(part.shown)}: {var}")
     text_expr = " + ".join(pieces) if pieces else '""'

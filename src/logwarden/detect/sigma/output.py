@@ -35,7 +35,9 @@ def compile_output(title: str, fields: Sequence[tuple[str, Field]]) -> Renderer:
         var = f"_v{n}"
         body.append(f"    {var} = {gen.value(field)}\n")
         sep = " (" if n == 0 else " "
-        pieces.append(f"{gen.const(f'{sep}{name}=')} + _show({var})")
+        pieces.append(
+            f"{gen.const(f'{sep}{name}=')} + ({var} if {var}.__class__ is str else _show({var}))"
+        )
         names.append(f"{gen.const(name)}: {var}")
     text = " + ".join([gen.const(title), *pieces]) + (' + ")"' if pieces else "")
     body.append(f"    return {text}, {{{', '.join(names)}}}\n")
