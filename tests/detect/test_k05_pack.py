@@ -65,3 +65,10 @@ def test_the_pack_is_the_default_and_loads_with_falco_and_sigma() -> None:
     assert formats == {"falco", "sigma"}
     assert len(rules.correlations) == 3
     assert len({r.name for r in rules.rules}) == len(rules.rules)
+
+
+def test_docs_describe_every_rule_of_the_pack() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+    for path in FILES:
+        rule = yaml.safe_load(path.read_text())
+        assert f"`{rule['name']}` | {rule['title']} | {rule['level']} |" in doc, rule["name"]
