@@ -1,0 +1,100 @@
+"""`logwarden keygen`, `ledger import`, `verify`, `prove` and `verify-proof`, end to end."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from logwarden.cli import main
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEMO = FIXTURES / "audit" / "demo.log"
+FULL = FIXTURES / "audit" / "demo-full-v1beta1-2017.log"
+TRACES = FIXTURES / "falco" / "falcosecurity-falco@0.34.1" / "test" / "trace_files" / "k8s_audit"
+
+
+@pytest.fixture
+def keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path, str]:
+    key = tmp_path / "keys" / "ledger.key"
+    assert main(["keygen", "--name", "cli-test.logwarden.invalid/log", "--out", str(key)]) == 0
+    printed = capsys.readouterr().out.strip()
+    return key, key.with_name("ledger.key.pub"), printed
+
+
+def test_keygen_writes_a_private_key_only_its_owner_reads(keys: tuple[Path, Path, str]) -> None:
+    key, pub, printed = keys
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_text().startswith("PRIVATE+KEY+cli-test.logwarden.invalid/log+")
+    assert pub.read_text().strip() == printed
+    assert printed.startswith("cli-test.logwarden.invalid/log+") and printed.count("+") >= 2
+    assert main(["keygen", "--out", str(key)]) == 2  # never overwritten by accident
+
+
+def test_import_verify_prove_and_check_the_proof(
+    keys: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, pub, _ = keys
+    ledger, anchor = tmp_path / "ledger", tmp_path / "anchor"
+    args = ["ledger", "import", str(ledger), str(DEMO), str(FULL), "--key", str(key)]
+    assert main([*args, "--anchor", str(anchor), "--segment-mb", "1"]) == 0
+    assert "appended 794 records from 2 files" in capsys.readouterr().err
+    assert main(["verify", str(ledger), "--anchor", str(anchor), "--key", str(pub)]) == 0
+    out = capsys.readouterr().out
+    assert "integrity:    OK" in out and "completeness: OK" in out and "entries       794" in out
+
+    proof = tmp_path / "proof.jsonl"
+    audit_id = json.loads(FULL.read_text().splitlines()[10])["auditID"]
+    assert main(["prove", str(ledger), "--audit-id", audit_id, "-o", str(proof)]) == 0
+    assert main(["verify-proof", str(proof), "--key", str(pub)]) == 0
+    assert ": OK: entry " in capsys.readouterr().out
+    cons = tmp_path / "cons.jsonl"
+    assert main(["prove", str(ledger), "--consistency", "0", "-o", str(cons)]) == 0
+    assert main(["verify-proof", str(cons), "--key", str(pub)]) == 0
+    assert "is a prefix of the tree of size 794" in capsys.readouterr().out
+
+
+def test_verify_fails_on_tampering_and_names_the_entry(
+    keys: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, pub, _ = keys
+    ledger = tmp_path / "ledger"
+    assert main(["ledger", "import", str(ledger), str(DEMO), "--key", str(key)]) == 0
+    seg = next((ledger / "segments").iterdir())
+    data = bytearray(seg.read_bytes())
+    data[-40] ^= 0x01
+    seg.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["verify", str(ledger), "--key", str(pub)]) == 1
+    out = capsys.readouterr().out
+    assert "integrity:    FAILED" in out
+    assert "first bad entry: 36: " in out and "checksum mismatch" in out
+    other = tmp_path / "other.key"
+    assert main(["keygen", "--name", "cli-test.logwarden.invalid/log", "--out", str(other)]) == 0
+    assert main(["verify", str(ledger), "--key", f"{other}.pub"]) == 1
+    assert "not signed by a trusted key" in capsys.readouterr().out
+
+
+def test_usage_errors(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
+    key, pub, _ = keys
+    ledger = tmp_path / "ledger"
+    missing = tmp_path / "missing.key"
+    assert main(["ledger", "import", str(ledger), str(DEMO), "--key", str(missing)]) == 2
+    key.chmod(0o644)
+    assert main(["ledger", "import", str(ledger), str(DEMO), "--key", str(key)]) == 2
+    key.chmod(0o600)
+    assert main(["verify", str(ledger), "--key", str(key)]) == 2  # a private key
+    assert main(["verify", str(tmp_path / "nothing"), "--key", str(pub)]) == 1
+
+
+def test_import_counts_rejected_input_and_goes_on(
+    keys: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, pub, _ = keys
+    ledger = tmp_path / "ledger"
+    assert main(["ledger", "import", str(ledger), str(TRACES), "--key", str(key)]) == 1
+    err = capsys.readouterr().err
+    assert "fal_01_003.json:1:" in err and "1 rejected" in err
+    assert main(["verify", str(ledger), "--key", str(pub)]) == 0
