@@ -1,0 +1,179 @@
+"""YAML and JSON inputs: multi-document files, `List` kinds, rendered Helm and kustomize output.
+
+Each document is composed with libyaml (the C loader) so the node tree, with its line
+marks, stays next to the plain data. A document is then classified by what it holds:
+a Kubernetes object (anything with `apiVersion` and `kind`, `List` items unpacked), a
+docker-compose file, a Docker daemon.json, or a managed cluster's cloud description
+(EKS describe-cluster, AKS diagnostic settings, GKE cluster). Objects that embed other
+configuration (nginx in ConfigMaps, ingress-nginx snippets, audit policies in ConfigMaps)
+are unpacked here too, with line numbers that point into the outer file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from logwarden.posture.inputs import cloud
+from logwarden.posture.inputs.nginx import NginxParser
+from logwarden.posture.model import Inventory, K8sObject, Located
+
+__all__ = ["read_documents", "unpack_object"]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NGINX_HINT = re.compile(r"\b(access_log|error_log)\b")
+#: a configuration can discard logs only if it says one of these; others need no parsing
+_DISCARD_HINT = re.compile(r"\baccess_log\s+off\b|/dev/null")
+_SNIPPET_KEYS = ("http-snippet", "server-snippet", "location-snippet", "main-snippet")
+_SNIPPET_ANNOTATIONS = (
+    "nginx.ingress.kubernetes.io/configuration-snippet",
+    "nginx.ingress.kubernetes.io/server-snippet",
+)
+_SKIPPED_KINDS = {"Kustomization", "Component", "HelmRelease"}
+
+
+def _load(text: str, file: str, inv: Inventory) -> list[tuple[Any, yaml.Node]] | None:
+    loader = _Loader(text)
+    docs: list[tuple[Any, yaml.Node]] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                docs.append((loader.construct_document(node), node))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "{{" in text:
+            inv.notes.append(f"{file}: skipped: an unrendered template (render it first)")
+            return None
+        inv.rejects.report(f"{file}{line}", f"not valid YAML or JSON: {problem}")
+        return None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def read_documents(path: str, text: str, inv: Inventory, nginx: NginxParser) -> None:
+    """Parse every document of one YAML or JSON file into `inv`."""
+    docs = _load(text, path, inv)
+    if docs is None:
+        return
+    name = path.rsplit("/", 1)[-1]
+    for data, node in docs:
+        if isinstance(data, dict):
+            _classify(data, node, path, name, inv, nginx)
+        elif isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
+            cloud.classify_list(Located(data, path, node), inv)
+
+
+def _classify(
+    data: dict[str, Any],
+    node: yaml.Node,
+    path: str,
+    name: str,
+    inv: Inventory,
+    nginx: NginxParser,
+) -> None:
+    kind = data.get("kind")
+    api_version = data.get("apiVersion")
+    if isinstance(kind, str) and isinstance(api_version, str):
+        items = data.get("items")
+        if kind.endswith("List") and isinstance(items, list):
+            items_node = _child(node, "items")
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    sub = items_node.value[i] if isinstance(items_node, yaml.SequenceNode) else None
+                    item.setdefault("kind", kind[: -len("List")])
+                    item.setdefault("apiVersion", api_version)
+                    _classify(item, sub or node, path, name, inv, nginx)
+            return
+        if kind in _SKIPPED_KINDS:
+            return
+        unpack_object(_object(data, node, path), inv, nginx)
+        return
+    if name == "daemon.json" or "log-driver" in data or "log-opts" in data:
+        inv.daemon_json.append(Located(data, path, node))
+    elif isinstance(data.get("services"), dict) and (
+        "compose" in name or _looks_like_compose(data["services"])
+    ):
+        inv.compose.append(Located(data, path, node))
+    else:
+        cloud.classify(Located(data, path, node), inv)
+
+
+def _looks_like_compose(services: dict[str, Any]) -> bool:
+    return any(isinstance(s, dict) and ("image" in s or "build" in s) for s in services.values())
+
+
+def _object(data: dict[str, Any], node: yaml.Node | None, path: str | None) -> K8sObject:
+    meta = data.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return K8sObject(
+        data=data,
+        file=path,
+        node=node,
+        kind=str(data.get("kind", "")),
+        api_version=str(data.get("apiVersion", "")),
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace") or ""),
+    )
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                found: yaml.Node = v
+                return found
+    return None
+
+
+def unpack_object(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> None:
+    """Add `obj` to `inv`, and whatever configuration it embeds."""
+    inv.objects.append(obj)
+    if obj.kind == "ConfigMap":
+        _unpack_configmap(obj, inv, nginx)
+    elif obj.kind == "Ingress":
+        meta = obj.data.get("metadata") or {}
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
+        if isinstance(annotations, dict):
+            for key in _SNIPPET_ANNOTATIONS:
+                value = annotations.get(key)
+                if isinstance(value, str) and _DISCARD_HINT.search(value):
+                    path = ("metadata", "annotations", key)
+                    nginx.add_text(value, obj, path, "snippet", inv)
+
+
+def _unpack_configmap(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> None:
+    data = obj.data.get("data")
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if not isinstance(value, str) or not isinstance(key, str):
+            continue
+        path = ("data", key)
+        nginx_like = key.endswith(".conf") or "nginx" in key or key in _SNIPPET_KEYS
+        if nginx_like and _NGINX_HINT.search(value) and _DISCARD_HINT.search(value):
+            origin = "snippet" if key in _SNIPPET_KEYS else "configmap"
+            nginx.add_text(value, obj, path, origin, inv)
+        elif "kind: Policy" in value and "audit.k8s.io" in value:
+            _unpack_policy(obj, path, value, inv)
+
+
+def _unpack_policy(obj: K8sObject, path: tuple[str, str], text: str, inv: Inventory) -> None:
+    """An audit Policy kept in a ConfigMap value: a Policy object whose lines point into it."""
+    where = obj.where(path)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        inv.rejects.report(f"{where.file}:{where.line}", f"embedded audit policy: {exc}")
+        return
+    if isinstance(data, dict):
+        policy = _object(data, node, obj.file)
+        policy.line_offset = (obj.text_line(path, 0) or 1) - 1
+        policy.embedded_in = obj.ref
+        inv.objects.append(policy)

@@ -1,0 +1,114 @@
+"""nginx configuration, parsed by crossplane (NGINX Inc.'s parser): files and embedded text.
+
+crossplane reads files only, so text embedded in a ConfigMap or an ingress-nginx snippet
+is written to a private temporary directory first; its line numbers are then shifted to
+point into the manifest the text came from. Includes are not followed (`single=True`):
+every file is scanned on its own, and a snippet is checked without its surroundings
+(`check_ctx=False`, `check_args=False`), so a `server { }` block alone is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from typing import Any
+
+from logwarden.posture.model import Directive, Inventory, K8sObject, NginxConfig
+
+__all__ = ["NginxParser", "looks_like_nginx"]
+
+_NGINX_WORDS = re.compile(
+    r"^\s*(server|http|events|location|upstream|access_log|error_log|worker_processes|"
+    r"listen|server_name|proxy_pass|log_format)\b",
+    re.MULTILINE,
+)
+
+
+def looks_like_nginx(text: str) -> bool:
+    """True when a `.conf` file reads like nginx configuration rather than another format."""
+    return _NGINX_WORDS.search(text) is not None
+
+
+class NginxParser:
+    """Parses nginx configurations into `Inventory.nginx`; one temporary directory per scan."""
+
+    def __init__(self) -> None:
+        self._tmp: str | None = None
+        self._count = 0
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def add_file(self, path: str, inv: Inventory) -> None:
+        directives = self._parse(path, path, 0, inv)
+        if directives is not None:
+            inv.nginx.append(NginxConfig(path, None, directives, "file"))
+
+    def add_text(
+        self,
+        text: str,
+        obj: K8sObject,
+        path: tuple[str, ...],
+        origin: str,
+        inv: Inventory,
+    ) -> None:
+        """Parse `text`, the value at `path` of `obj`; lines point into `obj`'s file."""
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="logwarden-nginx-")
+        self._count += 1
+        tmp = os.path.join(self._tmp, f"{self._count}.conf")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        first = obj.text_line(path, 0)
+        shift = (first - 1) if first is not None and obj.file is not None else None
+        where = obj.where(path)
+        label = where.file or where.object or "?"
+        directives = self._parse(tmp, label, shift, inv)
+        os.unlink(tmp)
+        if directives is not None:
+            inv.nginx.append(NginxConfig(obj.file, obj.ref, directives, origin))
+
+    def _parse(
+        self, filename: str, label: str, shift: int | None, inv: Inventory
+    ) -> list[Directive] | None:
+        import crossplane  # imported here: only scans with nginx configuration pay for it
+
+        try:
+            payload = crossplane.parse(
+                filename,
+                single=True,
+                check_ctx=False,
+                check_args=False,
+                catch_errors=True,
+            )
+        except Exception as exc:  # crossplane raises its own and OS errors; translate both
+            inv.rejects.report(label, f"not a readable nginx configuration: {exc}")
+            return None
+        for error in payload.get("errors", []):
+            line = error.get("line")
+            where = label if shift is None or line is None else f"{label}:{line + shift}"
+            reason = str(error.get("error", "")).replace(f" in {filename}", "")
+            inv.rejects.report(where, f"nginx configuration: {reason}")
+        configs = payload.get("config") or []
+        if not configs:
+            return None
+        out: list[Directive] = []
+        _flatten(configs[0].get("parsed") or [], (), shift, out)
+        return out
+
+
+def _flatten(
+    parsed: list[dict[str, Any]], context: tuple[str, ...], shift: int | None, out: list[Directive]
+) -> None:
+    for stmt in parsed:
+        name = stmt.get("directive", "")
+        line = stmt.get("line")
+        line = None if shift is None or line is None else line + shift
+        out.append(Directive(name, [str(a) for a in stmt.get("args", [])], line, context))
+        block = stmt.get("block")
+        if block:
+            _flatten(block, (*context, name), shift, out)

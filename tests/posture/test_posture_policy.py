@@ -1,0 +1,257 @@
+"""The audit policy evaluator against crafted policies, one per case of the apiserver's checker.
+
+Each case is a small policy and requests whose outcome follows from
+k8s.io/apiserver/pkg/audit/policy/checker.go (first match wins; users, userGroups, verbs,
+resources with group/subresource/resourceNames, namespaces, nonResourceURLs with
+wildcards, omitStages and omitManagedFields) and from its validation.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import yaml
+
+from logwarden.posture.model import K8sObject
+from logwarden.posture.policy import Policy, Request, evaluate, read_policy
+
+ALICE = ("alice", ("system:authenticated", "dev"))
+
+
+def policy(text: str) -> Policy:
+    data = yaml.safe_load(textwrap.dedent(text))
+    obj = K8sObject(data=data, kind="Policy", api_version=data.get("apiVersion", ""))
+    p = read_policy(obj)
+    assert not p.errors, p.errors
+    return p
+
+
+def req(verb: str, resource: str = "", **kw: str) -> Request:
+    user = kw.pop("user", ALICE[0])
+    groups = tuple(kw.pop("groups", ",".join(ALICE[1])).split(",")) if user else ()
+    return Request(verb=verb, user=user or None, groups=groups, resource=resource, **kw)
+
+
+def level(p: Policy, r: Request) -> str:
+    return evaluate(p, r).level
+
+
+def test_first_matching_rule_wins_and_no_match_is_none() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: None
+          resources: [{group: "", resources: [secrets]}]
+        - level: RequestResponse
+          resources: [{group: ""}]
+        """)
+    assert level(p, req("get", "secrets", namespace="a", name="s")) == "None"
+    assert level(p, req("get", "pods", namespace="a", name="p")) == "RequestResponse"
+    decision = evaluate(p, req("get", "deployments", group="apps", namespace="a"))
+    assert decision.level == "None" and decision.rule is None
+
+
+def test_users_and_groups_and_failed_authentication() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: None
+          users: [system:kube-proxy]
+        - level: Request
+          userGroups: [system:serviceaccounts]
+        - level: Metadata
+        """)
+    assert level(p, req("watch", "endpoints", user="system:kube-proxy", groups="x")) == "None"
+    sa = req("get", "pods", user="system:serviceaccount:a:b", groups="system:serviceaccounts")
+    assert level(p, sa) == "Request"
+    assert level(p, req("get", "pods")) == "Metadata"
+    # a failed authentication has no user: neither users nor userGroups rules match it
+    assert level(p, Request(verb="get", resource="pods", namespace="a")) == "Metadata"
+
+
+def test_verbs() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: None
+          verbs: [get, list, watch]
+        - level: Request
+        """)
+    assert level(p, req("list", "pods")) == "None"
+    assert level(p, req("delete", "pods", name="x")) == "Request"
+
+
+def test_subresources_and_wildcards() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: RequestResponse
+          resources: [{group: "", resources: [pods]}]
+        - level: Request
+          resources: [{group: "", resources: ["*/exec"]}]
+        - level: Metadata
+          resources: [{group: "", resources: ["deployments/*"]}]
+        - level: None
+        """)
+    # "pods" does not match pods/exec (as in RBAC)
+    assert level(p, req("create", "pods", namespace="a")) == "RequestResponse"
+    assert level(p, req("create", "pods", subresource="exec", name="x")) == "Request"
+    assert level(p, req("create", "pods", subresource="attach", name="x")) == "None"
+    # "resource/*" matches the resource itself and every subresource
+    assert level(p, req("get", "deployments", name="d")) == "Metadata"
+    assert level(p, req("update", "deployments", subresource="scale", name="d")) == "Metadata"
+    p2 = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: Request
+          resources: [{group: apps, resources: ["*"]}]
+        """)
+    assert level(p2, req("patch", "deployments", group="apps", subresource="status")) == "Request"
+    assert level(p2, req("patch", "pods", subresource="status")) == "None"
+
+
+def test_groups_must_match_exactly_and_empty_resources_mean_the_whole_group() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: Request
+          resources: [{group: "rbac.authorization.k8s.io"}]
+        """)
+    assert level(p, req("create", "roles", group="rbac.authorization.k8s.io")) == "Request"
+    assert level(p, req("create", "roles", group="")) == "None"
+
+
+def test_resource_names() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: None
+          resources: [{group: "", resources: [configmaps], resourceNames: [controller-leader]}]
+        - level: Metadata
+        """)
+    assert level(p, req("update", "configmaps", name="controller-leader")) == "None"
+    assert level(p, req("update", "configmaps", name="app-config")) == "Metadata"
+    # a list has no name: resourceNames never match it
+    assert level(p, req("list", "configmaps")) == "Metadata"
+
+
+def test_namespaces_and_cluster_scope() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: Request
+          namespaces: [kube-system]
+        - level: RequestResponse
+          namespaces: [""]
+        - level: Metadata
+        """)
+    assert level(p, req("get", "pods", namespace="kube-system", name="x")) == "Request"
+    assert level(p, req("get", "nodes", name="n")) == "RequestResponse"  # cluster-scoped: ""
+    assert level(p, req("get", "pods", namespace="default", name="x")) == "Metadata"
+    # namespaces make it a resource rule: non-resource requests never match it
+    assert level(p, req("get", path="/healthz")) == "Metadata"
+
+
+def test_non_resource_urls_with_wildcards() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: None
+          nonResourceURLs: ["/healthz*", /version]
+        - level: Request
+          nonResourceURLs: ["*"]
+        - level: Metadata
+        """)
+    assert level(p, req("get", path="/healthz")) == "None"
+    assert level(p, req("get", path="/healthz/etcd")) == "None"
+    assert level(p, req("get", path="/version")) == "None"
+    assert level(p, req("get", path="/version/")) == "Request"  # exact, no wildcard
+    assert level(p, req("get", path="/api")) == "Request"
+    # non-resource rules never match resource requests
+    assert level(p, req("get", "pods", name="x")) == "Metadata"
+
+
+def test_omit_stages_are_the_union_of_policy_and_rule() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        omitStages: [RequestReceived]
+        rules:
+        - level: Metadata
+          verbs: [watch]
+          omitStages: [ResponseStarted]
+        - level: Metadata
+        """)
+    watch = evaluate(p, req("watch", "pods"))
+    assert watch.omit_stages == frozenset({"RequestReceived", "ResponseStarted"})
+    assert evaluate(p, req("get", "pods", name="x")).omit_stages == frozenset({"RequestReceived"})
+    p2 = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        omitStages: [ResponseComplete]
+        rules:
+        - level: Metadata
+          verbs: [get]
+        """)
+    # no rule matches: level None with the policy's own stages
+    nothing = evaluate(p2, req("list", "pods"))
+    assert nothing.level == "None" and nothing.omit_stages == frozenset({"ResponseComplete"})
+
+
+def test_omit_managed_fields_rule_overrides_policy() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        omitManagedFields: true
+        rules:
+        - level: Request
+          verbs: [update]
+          omitManagedFields: false
+        - level: Request
+        """)
+    assert evaluate(p, req("update", "pods", name="x")).omit_managed_fields is False
+    assert evaluate(p, req("patch", "pods", name="x")).omit_managed_fields is True
+    assert evaluate(p, req("nosuchverb", "pods")).omit_managed_fields is True
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("- level: Verbose", "Unsupported value: 'Verbose'"),
+        ("- resources: [{group: ''}]", "Required value"),
+        ("- level: None\n  nonResourceURLs: [healthz]", "must begin with a '/' character"),
+        ("- level: None\n  nonResourceURLs: ['/a*b']", "'*' must be the final character"),
+        (
+            "- level: None\n  nonResourceURLs: [/a]\n  namespaces: [x]",
+            "both regular resources and non-resource URLs",
+        ),
+        (
+            "- level: None\n  resources: [{group: '', resourceNames: [x]}]",
+            "using resourceNames requires at least one resource",
+        ),
+        ("- level: None\n  omitStages: [Done]", "allowed stages are"),
+        ("- level: None\n  resources: [{group: 'apps/v1'}]", "lower-case DNS subdomain"),
+    ],
+)
+def test_invalid_policies_are_rejected_like_the_apiserver(rules: str, message: str) -> None:
+    text = f"apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n{rules}\n"
+    data = yaml.safe_load(text)
+    p = read_policy(K8sObject(data=data, kind="Policy", api_version="audit.k8s.io/v1"))
+    assert any(message in reason for _, reason in p.errors), p.errors
+
+
+def test_policy_without_rules_and_unknown_version_are_rejected() -> None:
+    empty = read_policy(K8sObject(data={"rules": []}, kind="Policy", api_version="audit.k8s.io/v2"))
+    reasons = [r for _, r in empty.errors]
+    assert "loaded illegal policy with 0 rules" in reasons
+    assert any("unknown group version" in r for r in reasons)
