@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from logwarden.cli import main
+from logwarden.ledger.segments import Header, read_frames
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEMO = FIXTURES / "audit" / "demo.log"
@@ -87,6 +88,24 @@ def test_usage_errors(keys: tuple[Path, Path, str], tmp_path: Path) -> None:
     key.chmod(0o600)
     assert main(["verify", str(ledger), "--key", str(key)]) == 2  # a private key
     assert main(["verify", str(tmp_path / "nothing"), "--key", str(pub)]) == 1
+
+
+def test_bad_input_is_an_error_that_names_the_file_not_a_crash(
+    keys: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, pub, _ = keys
+    assert main(["keygen", "--name", "has space", "--out", str(tmp_path / "k2")]) == 2
+    ledger = tmp_path / "ledger"
+    assert main(["ledger", "import", str(ledger), str(DEMO), "--key", str(key)]) == 0
+    seg = next((ledger / "segments").iterdir())
+    data = seg.read_bytes()
+    *_, (last, _) = read_frames(data, Header.decode(data).length)
+    seg.write_bytes(data[: last + 5])  # the last signed entry cut inside its frame head
+    capsys.readouterr()
+    assert main(["prove", str(ledger), "--index", "3", "--key", str(pub)]) == 1
+    assert f"{seg}@{last}: entry 36 is cut short" in capsys.readouterr().err
+    assert main(["verify", str(ledger), "--key", str(pub)]) == 1
+    assert "were removed (truncated)" in capsys.readouterr().out
 
 
 def test_import_counts_rejected_input_and_goes_on(

@@ -211,6 +211,18 @@ def test_rolled_back_checkpoint(copy: tuple[Path, Path, int]) -> None:
     assert any("rolled back" in p.message for p in report.of(INTEGRITY))
 
 
+def test_checkpoints_rolled_back_by_deletion_are_caught_with_the_anchor(
+    copy: tuple[Path, Path, int],
+) -> None:
+    ledger, anchor, _ = copy
+    stream = sorted((ledger / layout.CHECKPOINTS).iterdir())[-1]
+    frames = stream_frames(stream)
+    assert len(frames) >= 2
+    stream.write_bytes(b"".join(encode_frame(f) for f in frames[:-1]))  # the newest one gone
+    report = check(ledger, anchor)
+    assert any("were rolled back" in p.message for p in report.of(COMPLETENESS))
+
+
 def test_split_view(copy: tuple[Path, Path, int]) -> None:
     ledger, anchor, size = copy
     # the key holder signs a second tree of the same size (shown to someone else)

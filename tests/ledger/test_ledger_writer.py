@@ -143,6 +143,36 @@ def test_unacknowledged_tail_after_a_crash_gets_a_checkpoint_on_reopen(tmp_path:
     assert verify_ledger(tmp_path / "l", keys=[KEY]).ok
 
 
+def test_a_ledger_without_its_description_is_never_overwritten(tmp_path: Path) -> None:
+    with LedgerWriter(tmp_path / "l", SIGNER) as w:
+        w.append_records(RECORDS[:20])
+    (tmp_path / "l" / layout.LEDGER_FILE).unlink()
+    before = {p: p.read_bytes() for p in (tmp_path / "l").rglob("*") if p.is_file()}
+    with pytest.raises(LedgerError, match="refusing to create a new ledger"):
+        LedgerWriter(tmp_path / "l", SIGNER)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_crash_right_after_the_description_was_written_reopens(tmp_path: Path) -> None:
+    ledger = tmp_path / "l"
+    ledger.mkdir()
+    for name in (layout.SEGMENTS, layout.CHECKPOINTS):
+        (ledger / name).mkdir()
+    info = layout.LedgerInfo("example.com/audit", KEY.encode())
+    layout.write_atomic(ledger / layout.LEDGER_FILE, info.encode())  # and then kill -9
+    with LedgerWriter(ledger, SIGNER) as w:
+        assert w.origin == "example.com/audit"
+        assert w.append_records(RECORDS[:5]) == 0
+    assert verify_ledger(ledger, keys=[KEY]).ok
+
+
+@pytest.mark.parametrize("origin", ["", "two\nlines", " padded", "tab\there"])
+def test_an_origin_a_checkpoint_cannot_carry_is_refused(tmp_path: Path, origin: str) -> None:
+    with pytest.raises(LedgerError, match="invalid origin"):
+        LedgerWriter(tmp_path / "l", SIGNER, origin=origin)
+    assert not (tmp_path / "l" / layout.LEDGER_FILE).exists()
+
+
 def test_bad_options_are_refused() -> None:
     with pytest.raises(LedgerError, match="fsync"):
         WriterOptions(fsync="sometimes")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from logwarden.errors import UsageError
 from logwarden.ledger import note
 from logwarden.ledger.keys import default_key_path, write_key_pair
 
@@ -46,7 +47,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     name = args.name or f"{socket.gethostname() or 'localhost'}/logwarden"
-    signer = note.generate(name)
+    try:
+        signer = note.generate(name)
+    except note.NoteError as exc:
+        raise UsageError(f"--name: {exc}") from None
     path = Path(args.out) if args.out else default_key_path()
     pub = write_key_pair(signer, path, force=args.force)
     print(signer.verifier().encode())

@@ -111,14 +111,19 @@ def _consistency(
 def _checkpoint(
     ledger: Path, spec: str, known: list[SignedCheckpoint], keys: list[Verifier] | None
 ) -> SignedCheckpoint:
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         return _by_size(known, int(spec))
     try:
         data = Path(spec).read_bytes()
     except OSError as exc:
         raise UsageError(f"{spec}: neither a tree size nor a readable checkpoint file") from exc
-    trusted = keys or [Verifier.parse(LedgerInfo.read(ledger).key)]
+    info = LedgerInfo.read(ledger)
+    trusted = keys or [Verifier.parse(info.key)]
     try:
-        return open_checkpoint(data, trusted, spec)
+        signed = open_checkpoint(data, trusted, spec)
     except NoteError as exc:
         raise UsageError(f"{spec}: {exc}") from None
+    if signed.checkpoint.origin != info.origin:
+        origin = signed.checkpoint.origin
+        raise UsageError(f"{spec}: a checkpoint of {origin!r}, not of this ledger")
+    return signed

@@ -8,6 +8,7 @@ so it also runs on its own where logwarden's other dependencies are not installe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -66,6 +67,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     keys = load_verifiers(args.key or [])
+    if args.anchor is not None and not os.path.isdir(args.anchor):
+        raise UsageError(f"--anchor {args.anchor}: no such directory")
     report = verify_ledger(args.ledger, keys=keys, anchor=args.anchor, max_age_secs=args.max_age)
     print_report(report, sys.stdout)
     return 0 if report.ok else 1
@@ -74,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
 def _time(ns: int | None) -> str:
     if ns is None:
         return "no time"
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"time {ns} (out of range)"
 
 
 def print_report(report: Report, out: TextIO) -> None:

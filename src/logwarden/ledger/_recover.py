@@ -155,9 +155,14 @@ def _read(path: Path) -> bytes:
 def _cut(ledger: Path, path: Path, data: bytes, bad: BadFrame, after: str) -> str:
     """Move the bytes from `bad.offset` on into torn/, truncate `path`; the report line."""
     torn_dir = ledger / layout.TORN
-    torn_dir.mkdir(exist_ok=True)
     keep = torn_dir / f"{path.name}.{bad.offset}.torn"
+    n = 1
+    while keep.exists():  # the same tail torn again: keep the earlier bytes too
+        keep, n = torn_dir / f"{path.name}.{bad.offset}.{n}.torn", n + 1
     try:
+        if not torn_dir.is_dir():
+            torn_dir.mkdir()
+            layout.fsync_dir(ledger)
         layout.write_atomic(keep, data[bad.offset :])
         os.truncate(path, bad.offset)
         fd = os.open(path, os.O_RDONLY)

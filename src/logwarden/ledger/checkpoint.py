@@ -40,8 +40,9 @@ class Checkpoint:
     def time_ns(self) -> int | None:
         """The issue time from the ``time`` extension line, if there is one."""
         for ext in self.extensions:
-            if ext.startswith(TIME_PREFIX) and ext[len(TIME_PREFIX) :].isdigit():
-                return int(ext[len(TIME_PREFIX) :])
+            value = ext[len(TIME_PREFIX) :]
+            if ext.startswith(TIME_PREFIX) and value.isascii() and value.isdigit():
+                return int(value)
         return None
 
     def sign(self, signer: Signer) -> bytes:

@@ -31,9 +31,9 @@ def write_key_pair(signer: Signer, path: Path, *, force: bool = False) -> Path:
     Refuses to replace an existing key unless `force`. Returns the verifier key's path.
     """
     pub = path.with_name(path.name + ".pub")
-    path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise UsageError(f"{path}: a key already exists (use --force to replace it)") from None

@@ -60,19 +60,23 @@ def entries(ledger: Path) -> Iterator[tuple[int, bytes, bytes]]:
     segments, _ = list_indexed(ledger / layout.SEGMENTS, layout.SEGMENT_SUFFIX)
     index = 0
     for first, path in segments:
-        buf = path.read_bytes()
         try:
+            buf = path.read_bytes()
             header = Header.decode(buf)
+        except OSError as exc:
+            raise LedgerError(f"{path}: cannot read: {exc.strerror}") from exc
         except ValueError as exc:
             raise LedgerError(f"{path}: {exc}") from None
         if header.first != index or first != index:
             raise LedgerError(f"{path}: expected the segment of entry {index}")
         view, offset = memoryview(buf), header.length
         while offset < len(buf):
+            if len(buf) - offset < _HEAD.size:
+                raise LedgerError(f"{path}@{offset}: entry {index} is cut short")
             n, check = _HEAD.unpack_from(buf, offset)
             payload = view[offset + 12 : offset + 12 + n]
             h = hashlib.sha256(payload).digest()
-            if h[:8] != check or len(payload) != n:
+            if h[:8] != check or len(payload) != n or not n or payload[0] != 0:
                 raise LedgerError(f"{path}@{offset}: entry {index} is damaged")
             yield index, h, bytes(payload[1:])
             index += 1
@@ -130,6 +134,11 @@ def inclusion(ledger: Path, index: int, checkpoint: SignedCheckpoint) -> dict[st
         leaves.append(h)
         if i == index:
             entry = data
+    if len(leaves) < size:
+        raise LedgerError(
+            f"{ledger}: holds {len(leaves)} entries, fewer than the {size} of "
+            f"{checkpoint.where} (run logwarden verify)"
+        )
     path = merkle.inclusion_proof(leaves, index, size)
     if merkle.root(leaves) != checkpoint.checkpoint.root:
         raise LedgerError(f"the entries do not match {checkpoint.where} (run logwarden verify)")
@@ -149,7 +158,10 @@ def inclusion(ledger: Path, index: int, checkpoint: SignedCheckpoint) -> dict[st
 
 def _record(entry: bytes) -> dict[str, Any]:
     """The entry's envelope and raw record, for people (the proof checks `entry`)."""
-    e = decode_entry(entry)
+    try:
+        e = decode_entry(entry)
+    except ValueError as exc:
+        return {"malformed": str(exc)}
     out: dict[str, Any] = {
         "source": e.source,
         "instance": e.instance,

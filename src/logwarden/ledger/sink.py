@@ -97,6 +97,10 @@ class LedgerSink:
             self._timer.join()
             self._timer = None
         with self._lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                try:
+                    writer.close()
+                except LedgerError as exc:
+                    self.errors.append(str(exc))
+                    raise

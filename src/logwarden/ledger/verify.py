@@ -196,7 +196,7 @@ def _mismatch_offset(a: bytes, b: bytes, chunk: int = 1 << 16) -> int:
 def _age(report: Report, local: list[SignedCheckpoint], max_age_secs: float | None) -> None:
     if max_age_secs is None or report.newest_time_ns is None:
         return
-    age = time.time() - report.newest_time_ns / 1e9
+    age = (time.time_ns() - min(report.newest_time_ns, 1 << 63)) / 1e9
     if age > max_age_secs:
         report.add(
             COMPLETENESS,

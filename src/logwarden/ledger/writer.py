@@ -22,6 +22,7 @@ not match its newest checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -112,9 +113,11 @@ class LedgerWriter:
         self._lock_fd = self._lock()
         try:
             self._open(origin)
-        except BaseException:
+        except BaseException as exc:
             self._issuer.shutdown(wait=True)
             os.close(self._lock_fd)
+            if isinstance(exc, OSError):
+                raise LedgerError(f"{self.path}: cannot open the ledger: {exc}") from exc
             raise
 
     # -- opening -------------------------------------------------------------------------
@@ -135,7 +138,12 @@ class LedgerWriter:
     def _open(self, origin: str | None) -> None:
         key = self._signer.verifier().encode()
         if not (self.path / layout.LEDGER_FILE).exists():
-            self._create(origin or self._signer.name, key)
+            if self._existing_files():
+                raise LedgerError(
+                    f"{self.path}: holds segments or checkpoints but no {layout.LEDGER_FILE}; "
+                    "refusing to create a new ledger over them (run 'logwarden verify')"
+                )
+            self._create(origin if origin is not None else self._signer.name, key)
             return
         info = LedgerInfo.read(self.path)
         if info.key != key:
@@ -143,6 +151,9 @@ class LedgerWriter:
         if origin is not None and origin != info.origin:
             raise LedgerError(f"{self.path}: the ledger's origin is {info.origin!r}")
         self.origin = info.origin
+        if not self._existing_files():  # a crash right after ledger.txt was written
+            self._create(info.origin, key)
+            return
         state = recover(self.path, self._signer.verifier(), info.origin)
         self.repairs.extend(state.repairs)
         self._resume(state)
@@ -151,13 +162,28 @@ class LedgerWriter:
         if state.size != state.checkpoint_size:
             self.checkpoint()
 
+    def _existing_files(self) -> bool:
+        """Whether segments/ or checkpoints/ hold anything but unfinished (.tmp) writes."""
+        for name in (layout.SEGMENTS, layout.CHECKPOINTS):
+            found, strays = layout.list_indexed(self.path / name, "")
+            if found or strays:
+                return True
+        return False
+
     def _create(self, origin: str, key: str) -> None:
-        if "\n" in origin or not origin:
-            raise LedgerError(f"invalid origin {origin!r}")
+        if not origin or origin != origin.strip() or any(ord(c) < 0x20 for c in origin):
+            raise LedgerError(
+                f"invalid origin {origin!r}: must be non-empty, without control characters "
+                "or leading and trailing spaces"
+            )
         self.origin = origin
-        (self.path / layout.SEGMENTS).mkdir(exist_ok=True)
-        (self.path / layout.CHECKPOINTS).mkdir(exist_ok=True)
-        layout.write_atomic(self.path / layout.LEDGER_FILE, LedgerInfo(origin, key).encode())
+        try:
+            (self.path / layout.SEGMENTS).mkdir(exist_ok=True)
+            (self.path / layout.CHECKPOINTS).mkdir(exist_ok=True)
+            layout.fsync_dir(self.path)
+            layout.write_atomic(self.path / layout.LEDGER_FILE, LedgerInfo(origin, key).encode())
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot create the ledger: {exc}") from exc
         self._frontier = Frontier()
         self._last_time = 0
         self._start_segment()
@@ -202,7 +228,11 @@ class LedgerWriter:
         first, sealed = self._first, self._segment
         os.close(self._seg_fd)
         os.close(self._chk_fd)
-        self._start_segment()
+        try:
+            self._start_segment()
+        except OSError as exc:
+            self._failed = f"{self.path}: cannot start a new segment: {exc}"
+            raise LedgerError(self._failed) from exc
         if self.anchor is not None:
             self._to_anchor(functools.partial(self.anchor.put_segment, first, sealed))
 
@@ -248,7 +278,12 @@ class LedgerWriter:
             return first
         self._write(b"".join(parts))
         self._frontier = Frontier(n, stack)
-        self._after_write()
+        try:
+            self._after_write()
+        except (LedgerError, OSError) as exc:
+            # the batch is written (and, under ``always``, synced): it stays acknowledged,
+            # so a caller does not send it again; the writer takes no more records
+            self._failed = self._failed or str(exc)
         return first
 
     def _prefix(self, source: str, instance: str) -> bytes:
@@ -349,7 +384,11 @@ class LedgerWriter:
     # -- closing -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Checkpoint what is not yet covered, then release the files and the lock."""
+        """Checkpoint what is not yet covered, then release the files and the lock.
+
+        Raises LedgerError if the writer stopped after an error: the entries appended since
+        the last checkpoint are then not signed until the ledger is reopened.
+        """
         if self._lock_fd < 0:
             return
         try:
@@ -360,14 +399,21 @@ class LedgerWriter:
         finally:
             self._issuer.shutdown(wait=True)
             for fd in (self._seg_fd, self._chk_fd, self._lock_fd):
-                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             self._lock_fd = -1
+        if self._failed is not None:
+            raise LedgerError(f"{self.path}: the writer stopped after an error: {self._failed}")
 
     def __enter__(self) -> LedgerWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # keep the exception in flight; close() would only repeat it
+            with contextlib.suppress(LedgerError):
+                self.close()
 
 
 @dataclass(frozen=True)
