@@ -9,12 +9,15 @@ wildcards, omitStages and omitManagedFields) and from its validation.
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
 
+from logwarden.posture import scan
 from logwarden.posture.model import K8sObject
 from logwarden.posture.policy import Policy, Request, evaluate, read_policy
+from logwarden.records import Finding
 
 ALICE = ("alice", ("system:authenticated", "dev"))
 
@@ -255,3 +258,182 @@ def test_policy_without_rules_and_unknown_version_are_rejected() -> None:
     reasons = [r for _, r in empty.errors]
     assert "loaded illegal policy with 0 rules" in reasons
     assert any("unknown group version" in r for r in reasons)
+
+
+# A policy that logs every K05 event class at the level it needs and keeps secret-bearing
+# bodies out; each case below puts one rule in front of it (or changes its stages) and
+# names the classes the scan must then report, and under which check.
+GOOD = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: {omit}
+rules:
+{first}- level: Metadata
+  resources:
+  - group: ""
+    resources: [secrets, configmaps, serviceaccounts/token]
+  - group: authentication.k8s.io
+    resources: [tokenreviews]
+- level: Request
+"""
+_NONE_FOR = "- level: None\n  resources: [{{group: {group}, resources: [{res}]}}]\n"
+
+
+def scan_policy(tmp_path: Path, first: str = "", omit: str = "[RequestReceived]") -> list[Finding]:
+    path = tmp_path / "policy.yaml"
+    path.write_text(GOOD.format(first=first, omit=omit))
+    result = scan([str(path)])
+    assert result.inventory.rejects.count == 0
+    return [f for f in result.findings if f.group == "audit-policy"]
+
+
+def by_check(found: list[Finding]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for f in found:
+        if f.id == "LW-POLICY-004":  # "Secret bodies (...) logged at ...": what leaks
+            name = f.message.split(" logged at", 1)[0]
+        else:  # "secrets read by a person [secrets-read-human] not logged: ...": the class
+            name = f.message.split("[", 1)[1].split("]", 1)[0]
+        out.setdefault(f.id, set()).add(name)
+    return out
+
+
+def test_the_good_policy_has_no_findings(tmp_path: Path) -> None:
+    assert scan_policy(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "omit", "expected"),
+    [
+        pytest.param(
+            "",
+            "[RequestReceived, ResponseStarted]",
+            {"LW-POLICY-001": {"authn-failure"}},
+            id="failed-authentication-only-emits-ResponseStarted",
+        ),
+        pytest.param(
+            "- level: None\n  users: [system:anonymous]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"anonymous"}},
+            id="anonymous",
+        ),
+        pytest.param(
+            # people's secret reads dropped; the None rule has no users, so it also drops
+            # the anonymous list and the unauthenticated get of a secret (first match wins)
+            "- level: Metadata\n  userGroups: [system:serviceaccounts]\n"
+            "  resources: [{group: '', resources: [secrets]}]\n"
+            + _NONE_FOR.format(group="''", res="secrets"),
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"secrets-read-human", "anonymous", "authn-failure"}},
+            id="secrets-read-by-people",
+        ),
+        pytest.param(
+            "- level: None\n  userGroups: [system:serviceaccounts]\n"
+            "  resources: [{group: '', resources: [secrets]}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"secrets-read-sa"}},
+            id="secrets-read-by-service-accounts",
+        ),
+        pytest.param(
+            _NONE_FOR.format(group="''", res="serviceaccounts/token"),
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"token-request"}},
+            id="token-request",
+        ),
+        pytest.param(
+            _NONE_FOR.format(group="''", res="pods/exec, pods/attach, pods/portforward"),
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"exec"}},
+            id="exec-attach-portforward",
+        ),
+        pytest.param(
+            "- level: None\n  verbs: [delete]\n  resources: [{group: apps}, {group: batch}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"workload-delete"}},
+            id="workload-deletions",
+        ),
+        pytest.param(
+            "- level: Metadata\n  resources: [{group: apps}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-002": {"workload-change"}},
+            id="workload-changes-without-body",
+        ),
+        pytest.param(
+            "- level: None\n  resources: [{group: rbac.authorization.k8s.io}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"rbac-change", "rbac-delete"}},
+            id="rbac",
+        ),
+        pytest.param(
+            _NONE_FOR.format(group="''", res="namespaces"),
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"namespace-change"}},
+            id="namespaces",
+        ),
+        pytest.param(
+            # /api/v1/namespaces/x is in namespace x (the apiserver's RequestInfo), so a
+            # cluster-scope rule never matches a request about an existing namespace
+            "- level: None\n  verbs: [update, patch, delete]\n  namespaces: ['']\n"
+            "  resources: [{group: '', resources: [namespaces]}]\n",
+            "[RequestReceived]",
+            {},
+            id="namespace-requests-carry-their-own-name-as-namespace",
+        ),
+        pytest.param(
+            "- level: None\n  resources: [{group: admissionregistration.k8s.io}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"webhook-change", "webhook-delete"}},
+            id="webhooks",
+        ),
+        pytest.param(
+            "- level: None\n  resources: [{group: apiextensions.k8s.io}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"crd-change", "crd-delete"}},
+            id="crds",
+        ),
+        pytest.param(
+            "- level: None\n  resources: [{group: events.k8s.io}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-001": {"event-delete"}},
+            id="event-deletions-through-events.k8s.io",
+        ),
+        pytest.param(
+            "- level: Metadata\n  omitStages: [ResponseStarted, ResponseComplete]\n"
+            "  resources: [{group: '', resources: [pods/exec, pods/attach, pods/portforward]}]\n",
+            "[]",
+            {"LW-POLICY-003": {"exec"}},
+            id="exec-without-outcome",
+        ),
+        pytest.param(
+            "- level: RequestResponse\n  resources: [{group: '', resources: [secrets]}]\n",
+            "[RequestReceived]",
+            {
+                "LW-POLICY-004": {
+                    "Secret bodies (create/update/patch)",
+                    "Secret bodies (get/list/watch responses)",
+                }
+            },
+            id="secret-bodies-leak",
+        ),
+        pytest.param(
+            "- level: Request\n  resources: [{group: authentication.k8s.io}]\n",
+            "[RequestReceived]",
+            {"LW-POLICY-004": {"TokenReview bodies (the bearer token under review)"}},
+            id="tokenreview-bodies-leak",
+        ),
+        pytest.param(
+            # bodies are attached after RequestReceived: a rule that keeps only that stage
+            # leaks nothing (but loses the outcome)
+            "- level: RequestResponse\n  omitStages: [ResponseStarted, ResponseComplete]\n"
+            "  verbs: [create, update, patch]\n"
+            "  resources: [{group: '', resources: [secrets]}]\n",
+            "[]",
+            {},
+            id="request-received-holds-no-body",
+        ),
+    ],
+)
+def test_each_simulation_case_is_reported_as_what_it_is(
+    tmp_path: Path, first: str, omit: str, expected: dict[str, set[str]]
+) -> None:
+    assert by_check(scan_policy(tmp_path, first, omit)) == expected

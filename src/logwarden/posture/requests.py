@@ -63,20 +63,26 @@ def _as(
     subresource: str = "",
     name: str = "x",
 ) -> list[Request]:
-    return [
-        Request(
-            verb=verb,
-            user=who[0],
-            groups=who[1],
-            resource=resource,
-            subresource=subresource,
-            group=group,
-            namespace=ns,
-            name="" if verb in ("list", "watch", "create", "deletecollection") else name,
-        )
-        for verb in verbs
-        for ns in namespaces
-    ]
+    out = []
+    for verb in verbs:
+        for ns in namespaces:
+            named = "" if verb in ("list", "watch", "create", "deletecollection") else name
+            if resource == "namespaces" and not group:
+                # the apiserver's RequestInfo: /api/v1/namespaces/{name} is in namespace {name}
+                ns = named
+            out.append(
+                Request(
+                    verb=verb,
+                    user=who[0],
+                    groups=who[1],
+                    resource=resource,
+                    subresource=subresource,
+                    group=group,
+                    namespace=ns,
+                    name=named,
+                )
+            )
+    return out
 
 
 _WRITE = ("create", "update", "patch")
@@ -189,10 +195,10 @@ def _classes() -> tuple[EventClass, ...]:
         EventClass("rbac-delete", "RBAC deleted", "high", "Metadata", tuple(rbac_ns(("delete",)))),
         EventClass(
             "namespace-change",
-            "namespaces created or deleted",
+            "namespaces created, changed or deleted",
             "medium",
             "Metadata",
-            tuple(_as(_HUMAN, ("create", "delete"), "namespaces", namespaces=("",))),
+            tuple(_as(_HUMAN, (*_WRITE, "delete"), "namespaces", namespaces=("",))),
         ),
         EventClass(
             "webhook-change",

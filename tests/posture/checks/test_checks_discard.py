@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import FIXTURES
 from logwarden.posture import scan
 
@@ -40,4 +42,30 @@ def test_docker_log_driver_none_and_dockerfile() -> None:
         ("LW-DISCARD-006", "run.sh", 2, "high"),
         ("LW-DISCARD-007", "Dockerfile.proxy", 2, "high"),  # ln -sf /dev/null access.log
         ("LW-DISCARD-004", "Dockerfile.proxy", 3, "high"),  # CMD ... > /dev/null
+    }
+
+
+def test_access_log_off_in_a_location_is_a_low_blind_spot(tmp_path: Path) -> None:
+    conf = tmp_path / "site.conf"
+    conf.write_text(
+        "server {\n"
+        "    listen 80;\n"
+        "    error_log /dev/null;\n"
+        "    location /healthz { access_log off; return 200; }\n"
+        "    location / { root /srv; }\n"
+        "}\n"
+    )
+    got = {
+        (f.id, f.line, f.severity, f.message)
+        for f in scan([str(conf)]).findings
+        if f.group == "discarded-logs"
+    }
+    assert got == {
+        ("LW-DISCARD-002", 3, "high", "error_log /dev/null"),  # the whole server
+        (
+            "LW-DISCARD-001",
+            4,
+            "low",
+            "access_log off inside a location block: requests to that location leave no trace",
+        ),
     }

@@ -49,7 +49,17 @@ def test_kubelet_events_and_rbac() -> None:
         ("LW-EVENTS-003", "rbac.yaml", 13, "high"),  # bob may delete events
         ("LW-EVENTS-004", "rbac.yaml", 28, "low"),  # developers read pods/log
         ("LW-EVENTS-005", "rbac.yaml", 43, "high"),  # ci may patch daemonsets in logging
-    }  # eventRecordQPS: 0 is unlimited: not reported; system: subjects are not reported
+        ("LW-EVENTS-003", "rbac.yaml", 65, "high"),  # every authenticated user may
+    }  # eventRecordQPS: 0 is unlimited: not reported; the controller manager is not reported
+    everyone = [
+        f
+        for f in scan([str(M / "rbac")]).findings
+        if f.object == "ClusterRoleBinding/everyone-prunes-events"
+    ]
+    # system:authenticated is everyone, not the control plane; kube-system's accounts are
+    assert [f.message for f in everyone] == [
+        "Group system:authenticated may delete Events cluster-wide (ClusterRole/event-pruner)"
+    ]
 
 
 def test_managed_clusters_from_cloud_json_and_terraform() -> None:

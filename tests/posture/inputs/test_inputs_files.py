@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import FIXTURES
+from logwarden.posture import scan
 from logwarden.posture.inputs import collect
 from logwarden.posture.model import Inventory
+from logwarden.rejects import Rejects
 
 M = FIXTURES / "posture" / "manifests"
 
@@ -84,3 +88,90 @@ def test_terraform_and_cloud_json_are_recognised() -> None:
         ("gke", "gke-prod"),
         ("gke", "google_container_cluster.legacy"),
     ]
+
+
+#: (file name, content, [(line, reason)]): fields of the wrong type, as the API would refuse
+MALFORMED = [
+    (
+        "agent.yaml",
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: fluent-bit}\nspec:\n"
+        "  template:\n    spec:\n      containers: [{image: fluent/fluent-bit}]\n"
+        "      tolerations: 5\n      volumes: [{hostPath: /var/log}]\n",
+        [
+            (8, "DaemonSet/fluent-bit: spec.template.spec.tolerations: expected a list, got int"),
+            (9, "spec.template.spec.volumes[0].hostPath: expected a mapping, got str"),
+        ],
+    ),
+    (
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        "  - name: a\n    command: sh -c 'x > /dev/null'\n",
+        [(7, "Pod/p: spec.containers[0].command: expected a list, got str")],
+    ),
+    (
+        "binding.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+        "metadata: {name: b, namespace: n}\nroleRef: cluster-admin\nsubjects: []\n",
+        [(4, "RoleBinding/n/b: roleRef: expected a mapping, got str")],
+    ),
+    (
+        "kubelet.yaml",
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+        "eventRecordQPS: true\n",
+        [(3, "eventRecordQPS: expected a number, got a boolean")],
+    ),
+    (
+        "eks.json",
+        '{"cluster": {"name": "c", "arn": "arn:aws:eks:eu-west-1:1:cluster/c",\n'
+        ' "logging": {"clusterLogging": {"types": ["audit"]}}}}\n',
+        [(2, "cluster.logging.clusterLogging: expected a list, got dict")],
+    ),
+    (
+        "gke.json",
+        '{"name": "g", "loggingService": "logging.googleapis.com/kubernetes",\n'
+        ' "loggingConfig": {"componentConfig": "WORKLOADS"}}\n',
+        [(2, "loggingConfig.componentConfig: expected a mapping, got str")],
+    ),
+    (
+        "main.tf",
+        'resource "aws_eks_cluster" "c" {\n  name = "c"\n'
+        '  enabled_cluster_log_types = "audit"\n}\n',
+        [(3, "aws_eks_cluster.c.enabled_cluster_log_types: expected a list, got str")],
+    ),
+    (
+        "diag.tf",
+        'resource "azurerm_monitor_diagnostic_setting" "d" {\n  name = "d"\n  enabled_log = 5\n}\n',
+        [(3, "azurerm_monitor_diagnostic_setting.d.enabled_log: expected a list, got int")],
+    ),
+    (
+        "snippet.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: i\n"
+        "  annotations:\n    nginx.ingress.kubernetes.io/configuration-snippet: |\n"
+        "      access_log off\n",
+        [(7, "nginx configuration: unexpected end of file: a directive without ';'")],
+    ),
+    (
+        "audit-cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: audit}\ndata:\n  policy.yaml: |\n"
+        "    apiVersion: audit.k8s.io/v1\n    kind: Policy\n    rules:\n"
+        "    - level: Metadata\n      users: [a\n    - level: None\n",
+        [(11, "audit policy in ConfigMap/audit policy.yaml: not valid YAML")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_fields_are_reported_with_file_line_and_field(
+    tmp_path: Path, name: str, text: str, expected: list[tuple[int, str]]
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    rejects = Rejects()
+    result = scan([str(path)], rejects=rejects)  # no exception: reported and counted
+    reported = [f"{r.where}: {r.reason}" for r in rejects.first]
+    assert rejects.count == len(expected), reported
+    for line, reason in expected:
+        place = f"{path}:{line}: "
+        assert any(r.startswith(place) and reason in r for r in reported), (line, reported)
+    # the object is left out rather than judged half-read
+    assert not [f for f in result.findings if f.file == str(path)]

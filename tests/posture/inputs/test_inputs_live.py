@@ -200,6 +200,7 @@ def test_self_managed_cluster_apiserver_flags_agents_rbac_and_ingress(
     result = live_scan(tmp_path, apiserver, "kubeadm")
     assert result.inventory.rejects.count == 0
     assert result.inventory.live is not None and result.inventory.live.context == "lab"
+    assert result.inventory.live.control_plane_visible  # its kube-apiserver pod was listed
     got = {(f.id, f.object, f.severity) for f in result.findings}
     assert got == {
         ("LW-AUDIT-001", "Pod/kube-system/kube-apiserver-cp-1", "high"),
@@ -232,6 +233,7 @@ def test_managed_cluster_needs_cloud_config_instead_of_failing(
     assert not [f for f in result.findings if f.group == "audit-logging"]
     assert ("LW-SHIP-001", "high") in got  # the live cluster runs no log agent
     assert result.inventory.live is not None and result.inventory.live.provider == "eks"
+    assert not result.inventory.live.control_plane_visible
     (needs,) = [f for f in result.findings if f.id == "LW-CLOUD-004"]
     assert "managed EKS cluster" in needs.message
     # with the cloud's own description in the input, the verdict comes from it instead

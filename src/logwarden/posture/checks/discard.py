@@ -7,6 +7,8 @@ switches (`disable-access-log`, `access-log-path: /dev/null`, the Ingress annota
 /dev/null; logs written to files on an emptyDir that nothing else reads; Docker's `none`
 log driver (daemon.json, docker-compose, `--log-driver none`); and images whose
 Dockerfile bakes any of this in (a COPY of such an nginx config, /dev/null log links).
+An nginx log switched off inside a `location` block (typically a health check) silences
+one path, not the server: it is reported at low severity.
 """
 
 from __future__ import annotations
@@ -127,7 +129,16 @@ def run(inv: Inventory) -> Iterator[Finding]:
         for d, check in discarding_directives(cfg):
             where = Where(cfg.file, d.line, cfg.object)
             inside = f" (in {cfg.object})" if cfg.object else ""
-            yield check.at(where, f"{d.name} {' '.join(d.args)}{inside}")
+            if "location" in d.context:
+                # one path only (often a health check): a blind spot, not a silenced server
+                yield check.at(
+                    where,
+                    f"{d.name} {' '.join(d.args)} inside a location block{inside}: requests "
+                    "to that location leave no trace",
+                    severity="low",
+                )
+            else:
+                yield check.at(where, f"{d.name} {' '.join(d.args)}{inside}")
     yield from _ingress(inv)
     yield from _containers(inv)
     yield from _docker(inv)

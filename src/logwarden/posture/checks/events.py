@@ -5,7 +5,11 @@ kubelet's limit on Events created per second; 0 means unlimited there, so 0 is n
 reported; unset means the default of 50. `--event-ttl` on the apiserver is how long
 Events are kept (default 1h). RBAC is read from the Roles, ClusterRoles and their
 bindings in the inputs: non-admin subjects that may delete Events, read pods/log, or
-change the workloads and configuration of the logging namespaces are reported.
+change the workloads and configuration of the logging namespaces are reported. Admins are
+`system:masters`, the control plane's own `system:` users and groups and kube-system's
+service accounts; `system:authenticated`, `system:unauthenticated` and
+`system:serviceaccounts[:ns]` stand for everyone and are never admins. Only roles present
+in the inputs are judged (the built-in `admin`, `edit` and `view` are not, in files).
 """
 
 from __future__ import annotations
@@ -127,17 +131,37 @@ def _grants(rules: Any, groups: set[str], resources: set[str], verbs: set[str]) 
     return False
 
 
+#: built-in groups that stand for many people or workloads: never admins
+_EVERYONE = {
+    "system:authenticated",
+    "system:unauthenticated",
+    "system:anonymous",
+    "system:serviceaccounts",
+}
+
+
+def _is_admin(kind: Any, name: str, namespace: str) -> bool:
+    """Cluster admins and the control plane's own identities (users, groups and service
+    accounts of kube-system); everyone else, including `system:authenticated`, is not."""
+    if name in _EVERYONE:
+        return False
+    if name.startswith("system:serviceaccounts:"):  # every service account of a namespace
+        return name == "system:serviceaccounts:kube-system"
+    if name.startswith("system:serviceaccount:"):
+        return name.startswith("system:serviceaccount:kube-system:")
+    if kind == "ServiceAccount":
+        return namespace == "kube-system"
+    return name.startswith("system:")  # system:masters, system:kube-scheduler, nodes ...
+
+
 def _non_admin(subjects: Any, binding_ns: str) -> list[str]:
     out = []
     for s in subjects or []:
         if not isinstance(s, dict):
             continue
         kind, name = s.get("kind"), str(s.get("name", ""))
-        if name == "system:masters" or name.startswith("system:"):
-            continue
-        if kind == "ServiceAccount" and (s.get("namespace") or binding_ns) == "kube-system":
-            continue
-        out.append(f"{kind} {name}")
+        if not _is_admin(kind, name, str(s.get("namespace") or binding_ns)):
+            out.append(f"{kind} {name}")
     return out
 
 
@@ -148,7 +172,7 @@ def _rbac(inv: Inventory) -> Iterator[Finding]:
     }
     logging_ns = {o.namespace for o, _, _ in agents(inv)}
     for binding in inv.of_kind("RoleBinding", "ClusterRoleBinding"):
-        ref = binding.data.get("roleRef") or {}
+        ref = binding.data.get("roleRef") or {}  # a mapping: see inputs.shapes
         rkind, rname = str(ref.get("kind", "")), str(ref.get("name", ""))
         if rname == "cluster-admin" or rname.startswith("system:"):
             continue

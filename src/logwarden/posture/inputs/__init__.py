@@ -5,8 +5,9 @@ Recognised by name: YAML and JSON (`.yaml`, `.yml`, `.json`: Kubernetes manifest
 cloud JSON), nginx configuration (`nginx.conf` and `.conf` files that read like nginx),
 Dockerfiles (`Dockerfile`, `Dockerfile.*`, `*.dockerfile`, `Containerfile`), Terraform
 (`.tf`), and shell scripts and systemd units (`.sh`, `.service`) for Docker's
-`--log-driver none`. Hidden files and directories are skipped. A file that cannot be read
-or parsed is reported as ``file:line: reason`` and counted; the scan goes on.
+`--log-driver none`. Hidden files and directories are skipped. A file (or directory) that
+cannot be read or parsed is reported as ``file:line: reason`` and counted; the scan goes
+on.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ def walk(paths: Iterable[str], inv: Inventory) -> Iterator[str]:
     """Every file under `paths`, sorted within each directory; hidden entries skipped."""
     for path in paths:
         if os.path.isdir(path):
-            for root, dirs, files in os.walk(path):
+
+            def unreadable(exc: OSError) -> None:
+                reason = (exc.strerror or str(exc)).lower()
+                inv.rejects.report(str(exc.filename), f"cannot read: {reason}")
+
+            for root, dirs, files in os.walk(path, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith("."):

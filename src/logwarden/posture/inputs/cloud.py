@@ -17,9 +17,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from logwarden.posture.inputs.shapes import field_name
 from logwarden.posture.model import CloudDoc, Inventory, Located, Where
 
 __all__ = ["classify", "classify_list", "from_terraform"]
+
+_A: dict[type, str] = {list: "a list", dict: "a mapping"}
+
+
+def _expect(value: Any, kind: type, where: Where, name: str, inv: Inventory) -> Any:
+    """`value` when it is a `kind` or absent; otherwise None, reported as file:line: field."""
+    if value is None or isinstance(value, kind):
+        return value
+    place = f"{where.file}:{where.line}" if where.line else str(where.file)
+    inv.rejects.report(place, f"{name}: expected {_A[kind]}, got {type(value).__name__}")
+    return None
+
+
+def _field(
+    value: Any, kind: type, doc: Located, path: tuple[str | int, ...], inv: Inventory
+) -> Any:
+    return _expect(value, kind, doc.where(path), field_name(path), inv)
 
 
 def classify(doc: Located, inv: Inventory) -> None:
@@ -42,11 +60,14 @@ def classify(doc: Located, inv: Inventory) -> None:
     elif "loggingService" in data or (
         "loggingConfig" in data and ("selfLink" in data or "nodePools" in data)
     ):
-        components = (
-            ((data.get("loggingConfig") or {}).get("componentConfig") or {}).get("enableComponents")
-            if isinstance(data.get("loggingConfig"), dict)
-            else None
-        )
+        errors = inv.rejects.count
+        base: tuple[str, ...] = ("loggingConfig",)
+        config = _field(data.get("loggingConfig"), dict, doc, base, inv) or {}
+        part = _field(config.get("componentConfig"), dict, doc, (*base, "componentConfig"), inv)
+        path = (*base, "componentConfig", "enableComponents")
+        components = _field((part or {}).get("enableComponents"), list, doc, path, inv)
+        if inv.rejects.count > errors:  # a field of the wrong type: reported, not judged
+            return
         path = ("loggingConfig",) if "loggingConfig" in data else ("loggingService",)
         inv.cloud.append(
             CloudDoc(
@@ -76,12 +97,17 @@ def _child(doc: Located, key: str) -> Any:
 
 
 def _eks(cluster: dict[str, Any], doc: Located, base: tuple[str, ...], inv: Inventory) -> None:
+    errors = inv.rejects.count
     enabled: set[str] = set()
-    logging = cluster.get("logging")
-    entries = logging.get("clusterLogging") if isinstance(logging, dict) else None
-    for entry in entries or []:
+    logging = _field(cluster.get("logging"), dict, doc, (*base, "logging"), inv)
+    path = (*base, "logging", "clusterLogging")
+    entries = _field((logging or {}).get("clusterLogging"), list, doc, path, inv)
+    for i, entry in enumerate(entries or []):
         if isinstance(entry, dict) and entry.get("enabled"):
-            enabled.update(str(t) for t in entry.get("types") or [])
+            types = _field(entry.get("types"), list, doc, (*path, i, "types"), inv)
+            enabled.update(str(t) for t in types or [])
+    if inv.rejects.count > errors:  # a field of the wrong type: reported, not judged
+        return
     name = str(cluster.get("name", ""))
     path = (*base, "logging") if isinstance(logging, dict) else base
     inv.cloud.append(CloudDoc("eks", name, doc.where(path), {"enabled_types": enabled}))
@@ -106,7 +132,10 @@ def _is_diagnostic_setting(data: dict[str, Any]) -> bool:
 def _aks_setting(data: dict[str, Any], where: Where, inv: Inventory) -> None:
     props = _props(data)
     categories: set[str] = set()
-    for entry in props.get("logs") or []:
+    logs = _expect(props.get("logs"), list, where, "logs", inv)
+    if props.get("logs") is not None and logs is None:  # reported, not judged
+        return
+    for entry in logs or []:
         if isinstance(entry, dict) and entry.get("enabled", True):
             for key in ("category", "categoryGroup"):
                 if entry.get(key):
@@ -153,43 +182,33 @@ def _tf_resource(
     def where(attr: str) -> Where:
         return Where(path, _line_of(text, rf"^\s*{attr}\b", start) or head, obj)
 
+    errors = inv.rejects.count
+    found: CloudDoc | None = None
     if rtype == "aws_eks_cluster":
-        types = body.get("enabled_cluster_log_types")
-        enabled = {str(t) for t in types} if isinstance(types, list) else set()
-        inv.cloud.append(
-            CloudDoc("eks", obj, where("enabled_cluster_log_types"), {"enabled_types": enabled})
-        )
+        attr = "enabled_cluster_log_types"
+        types = _expect(body.get(attr), list, where(attr), f"{obj}.{attr}", inv)
+        found = CloudDoc("eks", obj, where(attr), {"enabled_types": {str(t) for t in types or []}})
     elif rtype == "azurerm_kubernetes_cluster":
-        inv.cloud.append(CloudDoc("aks", name, Where(path, head, obj), {"id": f"{obj}.id"}))
+        found = CloudDoc("aks", name, Where(path, head, obj), {"id": f"{obj}.id"})
     elif rtype == "azurerm_monitor_diagnostic_setting":
         categories: set[str] = set()
         for key in ("enabled_log", "log"):
-            for entry in body.get(key) or []:
+            for entry in _expect(body.get(key), list, where(key), f"{obj}.{key}", inv) or []:
                 if isinstance(entry, dict) and entry.get("enabled", True) is not False:
                     for attr in ("category", "category_group"):
                         if entry.get(attr):
                             categories.add(str(entry[attr]))
         target = str(body.get("target_resource_id", ""))
         m = re.search(r"azurerm_kubernetes_cluster\.([\w-]+)", target)
-        inv.cloud.append(
-            CloudDoc(
-                "aks-diagnostics",
-                obj,
-                Where(path, head, obj),
-                {"categories": categories, "cluster": m.group(1) if m else ""},
-            )
-        )
+        facts = {"categories": categories, "cluster": m.group(1) if m else ""}
+        found = CloudDoc("aks-diagnostics", obj, Where(path, head, obj), facts)
     elif rtype == "google_container_cluster":
         config = body.get("logging_config")
         components = None
         if isinstance(config, list) and config and isinstance(config[0], dict):
             components = config[0].get("enable_components")
         attr = "logging_config" if config is not None else "logging_service"
-        inv.cloud.append(
-            CloudDoc(
-                "gke",
-                obj,
-                where(attr),
-                {"logging_service": body.get("logging_service"), "components": components},
-            )
-        )
+        facts = {"logging_service": body.get("logging_service"), "components": components}
+        found = CloudDoc("gke", obj, where(attr), facts)
+    if found is not None and inv.rejects.count == errors:  # a bad field: reported, not judged
+        inv.cloud.append(found)

@@ -18,6 +18,7 @@ import yaml
 
 from logwarden.posture.inputs import cloud
 from logwarden.posture.inputs.nginx import NginxParser
+from logwarden.posture.inputs.shapes import field_name, shape_errors
 from logwarden.posture.model import Inventory, K8sObject, Located
 
 __all__ = ["read_documents", "unpack_object"]
@@ -26,11 +27,10 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NGINX_HINT = re.compile(r"\b(access_log|error_log)\b")
 #: a configuration can discard logs only if it says one of these; others need no parsing
 _DISCARD_HINT = re.compile(r"\baccess_log\s+off\b|/dev/null")
-_SNIPPET_KEYS = ("http-snippet", "server-snippet", "location-snippet", "main-snippet")
-_SNIPPET_ANNOTATIONS = (
-    "nginx.ingress.kubernetes.io/configuration-snippet",
-    "nginx.ingress.kubernetes.io/server-snippet",
-)
+#: ingress-nginx's snippet keys (`http-snippet`, `server-snippet`, ...) and annotations
+#: (`nginx.ingress.kubernetes.io/configuration-snippet`, ...) hold raw nginx configuration
+_SNIPPET = "-snippet"
+_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
 _SKIPPED_KINDS = {"Kustomization", "Component", "HelmRelease"}
 
 
@@ -132,7 +132,17 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
 
 
 def unpack_object(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> None:
-    """Add `obj` to `inv`, and whatever configuration it embeds."""
+    """Add `obj` to `inv`, and whatever configuration it embeds; an object with fields of
+    the wrong type is reported (every such field, with its line) and left out."""
+    errors = shape_errors(obj)
+    if errors:
+        for path, reason in sorted(errors, key=lambda e: obj.line(e[0]) or 0):
+            where = obj.where(path)
+            place = f"live: {obj.ref}"
+            if where.file:
+                place = f"{where.file}:{where.line}" if where.line else where.file
+            inv.rejects.report(place, f"{obj.ref}: {field_name(path)}: {reason}")
+        return
     inv.objects.append(obj)
     if obj.kind == "ConfigMap":
         _unpack_configmap(obj, inv, nginx)
@@ -140,9 +150,12 @@ def unpack_object(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> None:
         meta = obj.data.get("metadata") or {}
         annotations = meta.get("annotations") if isinstance(meta, dict) else None
         if isinstance(annotations, dict):
-            for key in _SNIPPET_ANNOTATIONS:
-                value = annotations.get(key)
-                if isinstance(value, str) and _DISCARD_HINT.search(value):
+            for key, value in annotations.items():
+                if not (isinstance(key, str) and isinstance(value, str)):
+                    continue
+                if not (key.startswith(_ANNOTATION_PREFIX) and key.endswith(_SNIPPET)):
+                    continue
+                if _DISCARD_HINT.search(value):
                     path = ("metadata", "annotations", key)
                     nginx.add_text(value, obj, path, "snippet", inv)
 
@@ -155,9 +168,9 @@ def _unpack_configmap(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> Non
         if not isinstance(value, str) or not isinstance(key, str):
             continue
         path = ("data", key)
-        nginx_like = key.endswith(".conf") or "nginx" in key or key in _SNIPPET_KEYS
+        nginx_like = key.endswith((".conf", _SNIPPET)) or "nginx" in key
         if nginx_like and _NGINX_HINT.search(value) and _DISCARD_HINT.search(value):
-            origin = "snippet" if key in _SNIPPET_KEYS else "configmap"
+            origin = "snippet" if key.endswith(_SNIPPET) else "configmap"
             nginx.add_text(value, obj, path, origin, inv)
         elif "kind: Policy" in value and "audit.k8s.io" in value:
             _unpack_policy(obj, path, value, inv)
@@ -165,15 +178,22 @@ def _unpack_configmap(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> Non
 
 def _unpack_policy(obj: K8sObject, path: tuple[str, str], text: str, inv: Inventory) -> None:
     """An audit Policy kept in a ConfigMap value: a Policy object whose lines point into it."""
-    where = obj.where(path)
+    offset = (obj.text_line(path, 0) or 1) - 1
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        inv.rejects.report(f"{where.file}:{where.line}", f"embedded audit policy: {exc}")
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = obj.text_line(path, mark.line) if mark is not None else obj.line(path)
+        place = obj.file or f"live: {obj.ref}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        inv.rejects.report(
+            f"{place}:{line}" if obj.file else place,
+            f"audit policy in {obj.ref} {path[-1]}: not valid YAML: {problem}",
+        )
         return
     if isinstance(data, dict):
         policy = _object(data, node, obj.file)
-        policy.line_offset = (obj.text_line(path, 0) or 1) - 1
+        policy.line_offset = offset
         policy.embedded_in = obj.ref
         inv.objects.append(policy)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from logwarden.errors import InputError
+from logwarden.posture.apiserver import apiservers
 from logwarden.posture.inputs.documents import unpack_object
 from logwarden.posture.inputs.nginx import NginxParser
 from logwarden.posture.model import Inventory, K8sObject, LiveCluster
@@ -48,7 +49,7 @@ def collect_live(inv: Inventory, kubeconfig: str | None, context: str | None) ->
 
     config: Any = kube_config  # its loaders are untyped
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
         api = config.new_client_from_config(config_file=kubeconfig, context=context)
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise InputError(f"kubeconfig: {exc}") from exc
@@ -92,8 +93,9 @@ def collect_live(inv: Inventory, kubeconfig: str | None, context: str | None) ->
         inv.objects.extend(rules)
     finally:
         nginx.close()
-    inv.live = LiveCluster(name, nodes, _provider(nodes), control_plane_visible=False)
-    del contexts
+    # visible: a kube-apiserver pod among what the API returned (a self-managed cluster)
+    visible = any(s.source.file is None for s in apiservers(inv))
+    inv.live = LiveCluster(name, nodes, _provider(nodes), control_plane_visible=visible)
 
 
 class _Fetcher:

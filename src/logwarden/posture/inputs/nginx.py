@@ -67,14 +67,22 @@ class NginxParser:
         shift = (first - 1) if first is not None and obj.file is not None else None
         where = obj.where(path)
         label = where.file or where.object or "?"
-        directives = self._parse(tmp, label, shift, inv)
+        end = obj.text_line(path, text.rstrip("\n").count("\n"))  # the text's last line
+        directives = self._parse(tmp, label, shift, inv, end)
         os.unlink(tmp)
         if directives is not None:
             inv.nginx.append(NginxConfig(obj.file, obj.ref, directives, origin))
 
     def _parse(
-        self, filename: str, label: str, shift: int | None, inv: Inventory
+        self,
+        filename: str,
+        label: str,
+        shift: int | None,
+        inv: Inventory,
+        fallback: int | None = None,
     ) -> list[Directive] | None:
+        """Parse `filename`; errors name `label` and the line shifted by `shift` (or, when
+        crossplane knows no line, `fallback`: where the embedded text ends)."""
         import crossplane  # imported here: only scans with nginx configuration pay for it
 
         try:
@@ -90,8 +98,16 @@ class NginxParser:
             return None
         for error in payload.get("errors", []):
             line = error.get("line")
-            where = label if shift is None or line is None else f"{label}:{line + shift}"
-            reason = str(error.get("error", "")).replace(f" in {filename}", "")
+            if shift is not None and line is not None:
+                where = f"{label}:{line + shift}"
+            elif shift is not None and fallback is not None:
+                where = f"{label}:{fallback}"
+            else:
+                where = label
+            # crossplane ends its messages with " in FILE:LINE", a name only it knows
+            reason = str(error.get("error", "")).split(f" in {filename}", 1)[0]
+            # ... and says nothing when the text ends inside a directive (no ';')
+            reason = reason or "unexpected end of file: a directive without ';' or a '}'"
             inv.rejects.report(where, f"nginx configuration: {reason}")
         configs = payload.get("config") or []
         if not configs:
