@@ -156,9 +156,13 @@ def test_missing_input_file_exits_1() -> None:
     assert "/nonexistent/audit.log: cannot read: no such file or directory" in done.stderr.decode()
 
 
-def test_closed_pipe_is_not_an_error() -> None:
+def test_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    # far more alerts than a pipe holds, so logwarden writes after the reader has gone
+    line = (TRACES / "create_secret.json").read_text().splitlines()[0]
+    big = tmp_path / "audit.log"
+    big.write_text((line + "\n") * 5000)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "logwarden", "detect", "-f", "jsonl", str(TRACES)],
+        [sys.executable, "-m", "logwarden", "detect", "-f", "jsonl", "-r", "falco", str(big)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -29,9 +29,10 @@ from logwarden.sources.files import STDIN, FileSource
 __all__ = ["ORDER", "SUMMARY", "add_parser", "run"]
 
 ORDER = 10
-SUMMARY = "hunt through Kubernetes audit logs with Falco rules (offline)"
+SUMMARY = "hunt through Kubernetes audit logs with the K05 pack, Falco and Sigma rules"
 
 _PROGRESS_MIN_BYTES = 32 << 20
+_WRITE_BYTES = 64 << 10  # JSON-lines output is written in blocks of this size
 _SEVERITY_STYLE = {
     "critical": "bold white on red",
     "high": "bold red",
@@ -160,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             stack.enter_context(progress)
         stats = _Stats()
-        emit = _counted(_alert_writer(fmt, out, progress), stats)  # writes an alert
+        write = _alert_writer(fmt, out, progress, stack)
+        emit = _counted(write, stats)  # writes an alert
         push = emit if suppressor is None else _suppressed(emit, suppressor)  # alerts raised
         started = time.perf_counter()
         source.run(_detector(engine, push), progress=_ticker(progress))
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             stats.suppressed = suppressor.suppressed
         stats.seconds = time.perf_counter() - started
     stats.events = source.events
+    stats.alerts = sum(stats.by_rule.values())
     if fmt == "table":
         assert out is not None
         _print_summary(out, stats, source, rejects, engine)
@@ -196,8 +199,8 @@ def _counted(write: Callable[[Alert], None], stats: _Stats) -> Callable[[Alert],
     by_rule = stats.by_rule
 
     def counted(alert: Alert) -> None:
-        by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
-        stats.alerts += 1
+        rule = alert.rule
+        by_rule[rule] = by_rule.get(rule, 0) + 1
         write(alert)
 
     return counted
@@ -214,14 +217,28 @@ def _suppressed(write: Callable[[Alert], None], suppressor: Suppressor) -> Calla
 
 
 def _alert_writer(
-    fmt: str, out: Console | None, progress: Progress | None
+    fmt: str, out: Console | None, progress: Progress | None, stack: ExitStack
 ) -> Callable[[Alert], None]:
     if fmt == "jsonl":
-        encode = msgspec.json.Encoder().encode
+        # alerts are encoded into one buffer, written in blocks and when the run ends
+        encode_into = msgspec.json.Encoder().encode_into
         write = sys.stdout.buffer.write
+        buffer = bytearray()
+
+        def flush() -> None:
+            if buffer:
+                write(buffer)
+                buffer.clear()
+            sys.stdout.buffer.flush()
+
+        stack.callback(flush)
 
         def jsonl(alert: Alert) -> None:
-            write(encode(alert) + b"\n")
+            encode_into(alert, buffer, -1)
+            buffer.extend(b"\n")
+            if len(buffer) >= _WRITE_BYTES:
+                write(buffer)
+                buffer.clear()
 
         return jsonl
     assert out is not None
@@ -230,13 +247,15 @@ def _alert_writer(
         console = progress.console
 
     def table(alert: Alert) -> None:
+        output = alert.output
+        # a Sigma alert's text starts with the rule's title: show the title once
+        rest = output[len(alert.rule) :] if output.startswith(alert.rule) else ": " + output
         console.print(
             Text.assemble(
                 (alert.time[:23].replace("T", " ") + " ", "dim"),
                 (f"{alert.priority:<13} ", _SEVERITY_STYLE[alert.severity]),
                 (alert.rule, "bold"),
-                ": ",
-                alert.output,
+                rest,
             )
         )
 

@@ -196,6 +196,15 @@ class Builder:
             self.ns[name] = field.extract
         return f"{name}(r)"
 
+    def text(self, parts: list[tuple[str, str]]) -> str:
+        """An expression joining `("text", literal)` and `("expr", string expression)` parts:
+        one f-string, so the pieces are joined at once, without intermediate strings."""
+        template = "".join(
+            "{(" + value + ")}" if kind == "expr" else value.replace("{", "{{").replace("}", "}}")
+            for kind, value in parts
+        )
+        return "f" + repr(template)
+
     def function(self, body: str, label: str, arg: str = "r") -> Callable[[Any], Any]:
         """Compile `def _fn(<arg>):` with `body` (indented lines) in this namespace."""
         return _build(f"def _fn({arg}):\n{body}", self.ns, label)
@@ -232,14 +241,19 @@ class Builder:
             if id(item.field) in done:
                 continue
             done.add(id(item.field))
+            folded = self._folded.get(id(item.field))
+            low = folded or "_l"
             tests = " or ".join(
-                _TEMPLATES[c.op].replace(_FOLD, "{v}").format(v="_l", k=self.const(c.value))
+                _TEMPLATES[c.op].replace(_FOLD, "{v}").format(v=low, k=self.const(c.value))
                 for c in group
             )
             if all(c.op == "icontains" for c in group):
                 common = common_substring([c.value for c in group])
                 if len(common) >= 2:  # one scan rules out most values before the many
-                    tests = f"{self.const(common)} in _l and ({tests})"
+                    tests = f"{self.const(common)} in {low} and ({tests})"
+            if folded is not None:  # hoisted: read and folded once for the whole function
+                out.append(f"({folded} is not None and ({tests}))")
+                continue
             fold = _FOLD.format(v="_g")
             out.append(
                 f"((_g := {self.value(item.field)}) is not None and "

@@ -37,6 +37,7 @@ __all__ = ["MATCH_MODES", "Engine"]
 MATCH_MODES = ("first", "all")
 _NONE: tuple[Alert, ...] = ()
 _Dispatch = tuple[Callable[[Any], Any], Callable[[Any], Any] | None]
+_Maker = Callable[[Record], Alert]
 
 
 def _no_ids(_view: Any) -> tuple[str | None, str | None]:
@@ -60,6 +61,7 @@ class _SourceRules:
         self.first = first
         fmt = FORMATS.get(source)
         self.alert_ids = fmt.alert_ids if fmt is not None else _no_ids
+        self.makers = [_maker(r, self.alert_ids) for r in rules]
         self._alerting = [r.name not in silent for r in rules]
         self._feeding = [r.name in feeders for r in rules]
         self.index: RuleIndex[_Dispatch] = RuleIndex([r.predicate for r in rules], self._dispatch)
@@ -118,36 +120,52 @@ class Engine:
             self.correlator = Correlator(
                 self.correlations, _alert_ids, lateness_ns=lateness_ns, max_groups=max_groups
             )
+        #: the alerts a record raises, and correlation alerts now due
+        self.process = self._processor()
 
     @property
     def sources(self) -> list[str]:
         return list(self._sources)
 
-    def process(self, record: Record) -> Sequence[Alert]:
-        compiled = self._sources.get(record.source)
+    def _processor(self) -> Callable[[Record], Sequence[Alert]]:
+        """`process`, with everything fixed for the run bound as locals (the hot path)."""
+        # the index's lookup inlined: its key function, its cache (cleared, never replaced)
+        sources = {
+            s: (c.index.key, c.index.cache, c.index.compute, c.makers, c.rules)
+            for s, c in self._sources.items()
+        }
         correlator = self.correlator
-        if compiled is None:
-            if correlator is not None and record.time_ns >= correlator.gate:
-                return correlator.advance(record.time_ns)
-            return _NONE
-        alert_fn, feed_fn = compiled.index.lookup(record)
-        matched = alert_fn(record)
-        alerts: Sequence[Alert]
-        if self._first:
-            alerts = _NONE if matched < 0 else [_alert(compiled, compiled.rules[matched], record)]
-        else:
-            alerts = [_alert(compiled, compiled.rules[i], record) for i in matched] or _NONE
-        if correlator is None:
-            return alerts
-        fed = feed_fn(record) if feed_fn is not None else None
-        if fed:
-            rules = compiled.rules
-            due = [a for i in fed for a in correlator.observe(rules[i].name, record)]
-        elif record.time_ns >= correlator.gate:
-            due = correlator.advance(record.time_ns)
-        else:
-            return alerts  # nothing can be due before the gate
-        return [*alerts, *due] if due else alerts
+        first = self._first
+
+        def process(record: Record) -> Sequence[Alert]:
+            """The alerts this record raises (and correlation alerts now due)."""
+            compiled = sources.get(record.source)
+            if compiled is None:
+                if correlator is not None and record.time_ns >= correlator.gate:
+                    return correlator.advance(record.time_ns)
+                return _NONE
+            key_of, cache, compute, makers, rules = compiled
+            key = key_of(record)
+            found = cache.get(key)
+            alert_fn, feed_fn = found if found is not None else compute(key)
+            matched = alert_fn(record)
+            alerts: Sequence[Alert]
+            if first:
+                alerts = _NONE if matched < 0 else [makers[matched](record)]
+            else:
+                alerts = [makers[i](record) for i in matched] or _NONE
+            if correlator is None:
+                return alerts
+            fed = feed_fn(record) if feed_fn is not None else None
+            if fed:
+                due = [a for i in fed for a in correlator.observe(rules[i].name, record)]
+            elif record.time_ns >= correlator.gate:
+                due = correlator.advance(record.time_ns)
+            else:
+                return alerts  # nothing can be due before the gate
+            return [*alerts, *due] if due else alerts
+
+        return process
 
     def flush(self, now_ns: int | None = None) -> Sequence[Alert]:
         """The input is over (or time has passed): alerts of windows that close now."""
@@ -175,25 +193,41 @@ def fingerprint(rule: str, values: Iterable[Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def _alert(compiled: _SourceRules, rule: Rule, record: Record) -> Alert:
-    output, fields = rule.render(record)
-    audit_id, stage = compiled.alert_ids(record.view)
-    if rule.key_fields:
-        key = fingerprint(rule.name, [f.extract(record) for f in rule.key_fields])
-    else:  # the output text holds the values of the output fields, and nothing else varies
-        key = hashlib.blake2b(f"{rule.name}\0{output}".encode(), digest_size=8).hexdigest()
-    return Alert(
-        rule=rule.name,
-        priority=rule.priority,
-        severity=rule.severity,
-        time=format_time_ns(record.time_ns),
-        source=record.source,
-        output=output,
-        audit_id=audit_id,
-        stage=stage,
-        tags=rule.tags,
-        output_fields=fields,
-        rule_format=rule.format,
-        origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
-        fingerprint=key,
+def _maker(rule: Rule, alert_ids: Callable[[Any], tuple[str | None, str | None]]) -> _Maker:
+    """The function that makes `rule`'s alert about a record (what is fixed, bound once)."""
+    name, priority, severity, tags, fmt = (
+        rule.name,
+        rule.priority,
+        rule.severity,
+        rule.tags,
+        rule.format,
     )
+    render = rule.render
+    extractors = [f.extract for f in rule.key_fields]
+    prefix = f"{name}\0"
+    blake2b = hashlib.blake2b
+
+    def make(record: Record) -> Alert:
+        output, fields = render(record)
+        audit_id, stage = alert_ids(record.view)
+        if extractors:
+            key = fingerprint(name, [extract(record) for extract in extractors])
+        else:  # the output text holds the values of the output fields, and nothing else varies
+            key = blake2b((prefix + output).encode(), digest_size=8).hexdigest()
+        return Alert(
+            rule=name,
+            priority=priority,
+            severity=severity,
+            time=format_time_ns(record.time_ns),
+            source=record.source,
+            output=output,
+            audit_id=audit_id,
+            stage=stage,
+            tags=tags,
+            output_fields=fields,
+            rule_format=fmt,
+            origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
+            fingerprint=key,
+        )
+
+    return make

@@ -74,7 +74,8 @@ class RuleIndex(Generic[T]):
         ]
         self._memo: list[dict[Any, int]] = [{} for _ in self.fields]
         self._tests: dict[int, Callable[[Any], bool]] = {}
-        self._cache: dict[tuple[Any, ...], T] = {}
+        #: what `build` made, per combination of key values (cleared when full, never replaced)
+        self.cache: dict[tuple[Any, ...], T] = {}
         self._residuals: dict[tuple[int, tuple[Any, ...]], Node] = {}
         self._built: dict[Residuals, T] = {}
         self._build = build
@@ -83,9 +84,9 @@ class RuleIndex(Generic[T]):
     def lookup(self, record: Any) -> T:
         """What `build` made of the candidates for `record` (the hot path: one dict hit)."""
         key = self.key(record)
-        found = self._cache.get(key)
+        found = self.cache.get(key)
         if found is None:
-            found = self._compute(key)
+            found = self.compute(key)
         return found
 
     def candidates(self, record: Any) -> tuple[int, ...]:
@@ -98,7 +99,8 @@ class RuleIndex(Generic[T]):
             mask &= self._mask(i, value)
         return tuple(j for j in range(len(self._preds)) if mask >> j & 1)
 
-    def _compute(self, key: tuple[Any, ...]) -> T:
+    def compute(self, key: tuple[Any, ...]) -> T:
+        """What `build` makes of the candidates for `key` (a miss of `cache`), cached."""
         pairs = []
         for j in self._candidates(key):
             residual = self._residual(j, key)
@@ -110,9 +112,9 @@ class RuleIndex(Generic[T]):
             if len(self._built) >= self._max_keys:
                 self._built.clear()
             built = self._built[residuals] = self._build(residuals)
-        if len(self._cache) >= self._max_keys:
-            self._cache.clear()
-        self._cache[key] = built
+        if len(self.cache) >= self._max_keys:
+            self.cache.clear()
+        self.cache[key] = built
         return built
 
     def _residual(self, j: int, key: tuple[Any, ...]) -> Node:

@@ -49,6 +49,13 @@ def test_width_pads_or_cuts() -> None:
     assert render("[%3ka.user.name]")[0] == "[min]"
 
 
+def test_literal_text_is_kept_exactly() -> None:
+    # braces, quotes, backslashes and newlines are text, not code, in the generated renderer
+    literal = "{x} {{ }} 'q' \"qq\" \\n \\ {!r} tab\tnew\nline: "
+    assert render(literal + "%ka.verb")[0] == literal + "create"
+    assert render("%ka.verb" + literal)[0] == "create" + literal
+
+
 def test_leading_star_is_dropped() -> None:
     assert render("*exec by %ka.user.name")[0] == "exec by minikube-user"
 

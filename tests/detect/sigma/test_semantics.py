@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,20 @@ def test_rules_of_logsources_logwarden_does_not_read_are_skipped_with_a_note(
     rules = load_rules([str(path)])
     assert rules.rules == []
     assert any("is not one logwarden reads" in n for n in rules.notes)
+
+
+def test_alert_text_is_the_title_and_the_fields(tmp_path: Path) -> None:
+    # the title is text, whatever it holds: braces, quotes and backslashes are not code
+    title = "Exec {x} 'q' \"qq\" \\n \\"
+    rule = tmp_path / "rule.yml"
+    rule.write_text(
+        f"title: {json.dumps(title)}\nlogsource: {{product: kubernetes, service: audit}}\n"
+        "detection:\n    sel: {verb: create}\n    condition: sel\n"
+        "fields: [user.username, objectRef.name]\n"
+    )
+    path = write_events(tmp_path / "e.jsonl", [EXEC])
+    (alert,) = run_detect([path], [rule]).alerts
+    assert alert.output == (
+        f"{title} (user.username=minikube-user objectRef.name=nginx-deployment-7998647bdf-phvq7"
+        " objectRef.namespace=default)"
+    )

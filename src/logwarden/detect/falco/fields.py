@@ -47,10 +47,12 @@ class _Spec:
         *,
         is_list: bool = False,
         arg: str | None = None,
+        expr: str | None = None,
     ) -> None:
         self.make = make
         self.is_list = is_list
         self.arg = arg  # None, "idx" (optional index), "key" (required key)
+        self.expr = expr  # the value as an expression over the record `r` (see ir.Field)
 
 
 def _plain(fn: Extractor) -> _Spec:
@@ -133,13 +135,13 @@ def _specs() -> dict[str, _Spec]:
         "ka.cluster.name": _plain(k.annotation("cluster_name")),
         "jevt.value": _Spec(lambda arg: j.json_pointer(arg or ""), arg="key"),
         "jevt.obj": _plain(j.obj),
-        "jevt.rawtime": _plain(j.rawtime),
+        "jevt.rawtime": _Spec(lambda _arg: j.rawtime, expr="str(r.time_ns)"),
         "evt.time": _plain(j.evt_time),
         "evt.time.s": _plain(j.evt_time_s),
         "evt.time.iso8601": _plain(j.evt_iso8601),
         "evt.datetime": _plain(j.evt_datetime),
         "evt.datetime.s": _plain(j.evt_datetime_s),
-        "evt.rawtime": _plain(j.rawtime),
+        "evt.rawtime": _Spec(lambda _arg: j.rawtime, expr="str(r.time_ns)"),
         "evt.rawtime.s": _plain(lambda r: str(r.time_ns // 1_000_000_000)),
         "evt.rawtime.ns": _plain(lambda r: str(r.time_ns % 1_000_000_000)),
         "evt.source": _plain(lambda r: r.source),
@@ -239,7 +241,7 @@ class FieldCatalog:
             raise RuleError(f"field '{name}' needs an argument, as in '{name}[...]'")
         if spec.arg == "idx" and arg is not None and not (arg.isascii() and arg.isdigit()):
             raise RuleError(f"'{shown}': the index must be a number")
-        return Field(name=shown, extract=spec.make(arg), is_list=spec.is_list)
+        return Field(name=shown, extract=spec.make(arg), is_list=spec.is_list, expr=spec.expr)
 
 
 _catalog: FieldCatalog | None = None

@@ -92,18 +92,17 @@ def _generate(parts: list[str | _Placeholder], text: str) -> Renderer:
     gen.ns["_show"] = _show
     gen.ns["_fit"] = _fit
     body: list[str] = []
-    pieces: list[str] = []
+    pieces: list[tuple[str, str]] = []
     names: list[str] = []
     for part in parts:
         if isinstance(part, str):
-            pieces.append(gen.const(part))
+            pieces.append(("text", part))
             continue
         var = f"_v{len(names)}"
         body.append(f"    {var} = {gen.value(part.field)}\n")
-        shown = f"({var} if {var}.__class__ is str else _show({var}))"
-        pieces.append(f"_fit({shown}, {part.width})" if part.width else shown)
+        shown = f"{var} if {var}.__class__ is str else _show({var})"
+        pieces.append(("expr", f"_fit({shown}, {part.width})" if part.width else shown))
         names.append(f"{gen.const(part.shown)}: {var}")
-    text_expr = " + ".join(pieces) if pieces else '""'
-    body.append(f"    return {text_expr}, {{{', '.join(names)}}}\n")
+    body.append(f"    return {gen.text(pieces)}, {{{', '.join(names)}}}\n")
     render: Renderer = gen.function("".join(body), f"<output {text[:40]!r}>")
     return render

@@ -29,17 +29,16 @@ def compile_output(title: str, fields: Sequence[tuple[str, Field]]) -> Renderer:
     gen = Builder()
     gen.ns["_show"] = _show
     body: list[str] = []
-    pieces: list[str] = []
+    pieces: list[tuple[str, str]] = [("text", title)]
     names: list[str] = []
     for n, (name, field) in enumerate(fields):
         var = f"_v{n}"
         body.append(f"    {var} = {gen.value(field)}\n")
-        sep = " (" if n == 0 else " "
-        pieces.append(
-            f"{gen.const(f'{sep}{name}=')} + ({var} if {var}.__class__ is str else _show({var}))"
-        )
+        pieces.append(("text", f"{' (' if n == 0 else ' '}{name}="))
+        pieces.append(("expr", f"{var} if {var}.__class__ is str else _show({var})"))
         names.append(f"{gen.const(name)}: {var}")
-    text = " + ".join([gen.const(title), *pieces]) + (' + ")"' if pieces else "")
-    body.append(f"    return {text}, {{{', '.join(names)}}}\n")
+    if fields:
+        pieces.append(("text", ")"))
+    body.append(f"    return {gen.text(pieces)}, {{{', '.join(names)}}}\n")
     render: Renderer = gen.function("".join(body), f"<output {title[:40]!r}>")
     return render
