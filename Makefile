@@ -1,10 +1,10 @@
-# make demo: set up and run logwarden on the bundled real audit logs
+# make demo: set up and run logwarden (its default K05 rule pack) on the bundled real audit logs
 # make test: set up and run the whole test suite (lint, types, tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-ledger bench-scan clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 	touch $@
 
 demo: $(VENV)/.runtime
-	$(BIN)/logwarden detect --rules falco --format table demo/audit/
+	$(BIN)/logwarden detect --format table demo/audit/
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests bench
@@ -28,8 +28,14 @@ lint: $(VENV)/.test
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.runtime
+bench: $(VENV)/.test
 	$(BIN)/python bench/detect.py
+
+bench-ledger: $(VENV)/.runtime
+	$(BIN)/python bench/ledger.py
+
+bench-scan: $(VENV)/.runtime
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) bench/.data
