@@ -3,12 +3,15 @@
     LogwardenError                 anything logwarden raises on purpose
     ├── UsageError                 the command line asks for something impossible (exit 2)
     ├── RuleError                  a rule file is wrong; carries file:line:column
-    └── InputError                 an input cannot be opened or read at all
+    ├── InputError                 an input cannot be opened or read at all
+    │   └── ledger.layout.LedgerError    a ledger cannot be opened, written or read
+    └── ledger.note.NoteError        a signed note or key is malformed or forged
 
 A malformed *record* (one bad line in a log file) is not an exception that escapes: the
 source reports it through `logwarden.rejects.Rejects`, counts it and goes on. Third-party
 exceptions (YAML, msgspec, OS errors) are translated at the module boundary with
-`raise ... from exc`, so callers only ever catch these classes.
+`raise ... from exc`, so callers only ever catch these classes. Errors that belong to one
+concern live in its module and subclass these (listed above with their module).
 """
 
 from __future__ import annotations
