@@ -34,9 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from workload import workload
+
 ROOT = Path(__file__).resolve().parent.parent
-GEN = ROOT.parent / "shared" / "bench" / "gen_audit.py"
-CACHE = ROOT / "bench" / ".data"
 RULES = ROOT / "src" / "logwarden" / "rules"
 SIGMAHQ_AUDIT = RULES / "sigma" / "rules" / "application" / "kubernetes" / "audit"
 K05 = RULES / "builtin"
@@ -53,18 +53,6 @@ with open(sys.argv[1], "rb") as fh:
         n += 1
 print(n)
 """
-
-
-def workload(n: int) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"audit-{n}.jsonl"
-    if not path.exists():
-        if not GEN.exists():
-            sys.exit(f"workload generator not found: {GEN}")
-        tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, str(GEN), str(n), str(tmp)], check=True)
-        tmp.rename(path)
-    return path
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:

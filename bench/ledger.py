@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,22 +39,9 @@ from logwarden.ledger.layout import SEGMENTS
 from logwarden.ledger.verify import verify_ledger
 from logwarden.ledger.writer import LedgerWriter, WriterOptions
 from logwarden.records import Record
+from workload import CACHE, workload
 
 ROOT = Path(__file__).resolve().parent.parent
-GEN = ROOT.parent / "shared" / "bench" / "gen_audit.py"
-CACHE = ROOT / "bench" / ".data"
-
-
-def workload(n: int) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"audit-{n}.jsonl"
-    if not path.exists():
-        if not GEN.exists():
-            sys.exit(f"workload generator not found: {GEN}")
-        tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, str(GEN), str(n), str(tmp)], check=True)
-        tmp.rename(path)
-    return path
 
 
 def records(path: Path) -> list[Record]:

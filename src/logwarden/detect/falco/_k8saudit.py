@@ -46,21 +46,6 @@ def impuser_name(rec: Record) -> Value:
     return u.username if u is not None else None
 
 
-def objref(attr: str) -> Extractor:
-    def extract(rec: Record) -> Value:
-        o = rec.view.objectRef
-        return getattr(o, attr) if o is not None else None
-
-    return extract
-
-
-def response_code(rec: Record) -> Value:
-    s = rec.view.responseStatus
-    if s is None or s.code is None:
-        return None
-    return str(s.code)
-
-
 def response_reason(rec: Record) -> Value:
     s = rec.view.responseStatus
     return s.reason if s is not None else None

@@ -59,6 +59,12 @@ def _plain(fn: Extractor) -> _Spec:
     return _Spec(lambda _arg: fn)
 
 
+def _canonical(path: str) -> _Spec:
+    """A field that reads a canonical value (`FieldCatalog.field` resolves it to the shared
+    Field; the spec says the name is known and takes no argument)."""
+    return _plain(CANONICAL[path].extract)
+
+
 def _keyed(make: Callable[[str], Extractor]) -> _Spec:
     return _Spec(lambda arg: make(arg or ""), arg="key")
 
@@ -93,10 +99,10 @@ def _specs() -> dict[str, _Spec]:
         "ka.verb": _plain(lambda r: r.view.verb),
         "ka.uri": _plain(lambda r: r.view.requestURI),
         "ka.uri.param": _keyed(k.uri_param),
-        "ka.target.name": _plain(k.objref("name")),
-        "ka.target.namespace": _plain(k.objref("namespace")),
-        "ka.target.resource": _plain(k.objref("resource")),
-        "ka.target.subresource": _plain(k.objref("subresource")),
+        "ka.target.name": _canonical("objectRef.name"),
+        "ka.target.namespace": _canonical("objectRef.namespace"),
+        "ka.target.resource": _canonical("objectRef.resource"),
+        "ka.target.subresource": _canonical("objectRef.subresource"),
         "ka.target.pod.name": _plain(k.target_pod_name),
         "ka.req.binding.subjects": _all(k.subjects(None)),
         "ka.req.binding.subjects.user_names": _all(k.subjects("User")),
@@ -107,7 +113,7 @@ def _specs() -> dict[str, _Spec]:
         "ka.req.binding.subjects.group_names": _all(k.subjects("Group")),
         "ka.req.binding.role": _plain(k.request_path("roleRef", "name")),
         "ka.req.binding.subject.has_name": _keyed(lambda _key: lambda _r: "true"),
-        "ka.req.configmap.name": _plain(k.objref("name")),
+        "ka.req.configmap.name": _canonical("objectRef.name"),
         "ka.req.configmap.obj": _plain(k.request_path("data")),
         "ka.req.container.image": _plain(k.first_container("image")),
         "ka.req.container.image.repository": _plain(k.first_container("image.repository")),
@@ -128,7 +134,7 @@ def _specs() -> dict[str, _Spec]:
         "ka.req.service.type": _plain(k.request_path("spec", "type")),
         "ka.req.service.ports": _indexed(k.service_ports),
         "ka.resp.name": _plain(k.response_path("metadata", "name")),
-        "ka.response.code": _plain(k.response_code),
+        "ka.response.code": _canonical("responseStatus.code"),
         "ka.response.reason": _plain(k.response_reason),
         "ka.useragent": _plain(lambda r: r.view.userAgent),
         "ka.sourceips": _indexed(k.source_ips),
