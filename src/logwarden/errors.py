@@ -2,6 +2,7 @@
 
     LogwardenError                 anything logwarden raises on purpose
     ├── UsageError                 the command line asks for something impossible (exit 2)
+    │   └── config.errors.ConfigError    a config file is wrong; every problem, with file:line
     ├── RuleError                  a rule file is wrong; carries file:line:column
     ├── InputError                 an input cannot be opened or read at all
     │   └── ledger.layout.LedgerError    a ledger cannot be opened, written or read
