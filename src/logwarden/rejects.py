@@ -9,6 +9,7 @@ JSON line with the raw bytes so nothing is lost.
 from __future__ import annotations
 
 import base64
+import threading
 from typing import IO
 
 import msgspec
@@ -34,8 +35,12 @@ class Rejects:
         log: IO[str] | None = None,
         keep: IO[bytes] | None = None,
         echo_limit: int = 20,
+        flush: bool = False,
     ) -> None:
+        """`flush`: write each kept unit through at once (a long-running service)."""
         self.count = 0
+        self._flush = flush
+        self._lock = threading.Lock()
         self.first: list[Rejected] = []
         self._log = log
         self._keep = keep
@@ -43,7 +48,11 @@ class Rejects:
         self._encoder = msgspec.json.Encoder()
 
     def report(self, where: str, reason: str, raw: bytes | None = None) -> None:
-        """Record that the input unit at `where` was not usable, and why."""
+        """Record that the input unit at `where` was not usable, and why (thread-safe)."""
+        with self._lock:
+            self._report(where, reason, raw)
+
+    def _report(self, where: str, reason: str, raw: bytes | None) -> None:
         self.count += 1
         item = Rejected(where=where, reason=reason)
         if raw is not None:
@@ -60,3 +69,5 @@ class Rejects:
                 self._log.write("further rejected input is counted but not echoed\n")
         if self._keep is not None:
             self._keep.write(self._encoder.encode(item) + b"\n")
+            if self._flush:
+                self._keep.flush()

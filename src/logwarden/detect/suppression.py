@@ -70,6 +70,11 @@ class Suppressor:
         out.append(alert)
         return out
 
+    def expire(self, now_ns: int) -> list[Alert]:
+        """Time has passed (a live service with no alerts coming): summaries of the windows
+        that ended before `now_ns`."""
+        return self._close(format_time_ns(now_ns)) if self._ends else []
+
     def flush(self) -> list[Alert]:
         """The input is over: close every window."""
         out: list[Alert] = []

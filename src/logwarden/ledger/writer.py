@@ -243,6 +243,11 @@ class LedgerWriter:
         """The number of entries written (the index the next record gets)."""
         return self._frontier.size
 
+    @property
+    def last_checkpoint_ns(self) -> int:
+        """When the newest checkpoint was signed (its `time`), 0 if there is none yet."""
+        return self._last_time
+
     def append(self, source: str, instance: str, seq: int, received_ns: int, raw: bytes) -> int:
         """Append one record; returns its index once durable (see the module doc)."""
         return self.append_records([_Rec(source, instance, seq, received_ns, raw)])

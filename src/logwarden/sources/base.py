@@ -6,9 +6,19 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from logwarden.errors import LogwardenError
 from logwarden.records import Record
 
-__all__ = ["Source"]
+__all__ = ["Saturated", "Source"]
+
+
+class Saturated(LogwardenError):
+    """What records are handed to cannot take them now: `full` (try again soon), or it is
+    stopping or has failed (`full` False)."""
+
+    def __init__(self, message: str, *, full: bool) -> None:
+        super().__init__(message)
+        self.full = full
 
 
 class Source(Protocol):

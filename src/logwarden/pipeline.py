@@ -1,0 +1,352 @@
+"""The monitoring pipeline: sources → redact → ledger → detect → alert sinks.
+
+Sources hand batches of records to `Pipeline.submit`, which returns a future that is done
+once the whole batch is durable in the ledger (the webhook answers 200 only then, a file
+source saves its position only then). Three stages run in their own threads and talk
+through bounded queues that count records:
+
+- the *ledger stage* takes every batch waiting (group commit: one write and one fsync for
+  all of them), redacts each record, drops records a sender retried after they were
+  stored (webhook sources: same `auditID` and `stage` as a recently stored record),
+  numbers webhook records, appends them, resolves the futures, and passes the records on;
+- the *detect stage* runs the engine (rules, correlations) and suppression and hands each
+  alert to `deliver` (the alert sinks); when idle it lets windows close on wall time;
+- a *watch* thread raises "stopped arriving" alerts for sources that went quiet.
+
+Queues block when full (backpressure reaches the file sources, which wait); a webhook
+submission does not wait but gets `Saturated`, so the apiserver retries later. Nothing is
+acknowledged before it is durable, and nothing accepted is dropped: `stop` drains every
+stage in order before it returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from logwarden.detect.engine import Engine
+from logwarden.detect.silence import SilenceWatch
+from logwarden.detect.suppression import Suppressor
+from logwarden.ledger.layout import LedgerError
+from logwarden.ledger.sink import LedgerSink
+from logwarden.ledger.tail import last_seqs, recent_entries
+from logwarden.metrics import Metrics
+from logwarden.normalize import k8s_audit
+from logwarden.records import Alert, Record
+from logwarden.redact import Redactor
+from logwarden.sources.base import Saturated
+
+__all__ = ["Pipeline", "Saturated"]
+
+log = logging.getLogger("logwarden.pipeline")
+
+#: how many recently stored (auditID, stage) pairs are remembered to drop retried records
+DEDUPE_WINDOW = 262_144
+
+
+@dataclass
+class _Batch:
+    source_id: str
+    records: list[Record]
+    numbered: bool  # False: the ledger stage numbers them and drops retried records
+    future: Future[int] = field(default_factory=Future)
+
+
+class _Queue:
+    """A FIFO of batches bounded by the number of records in it."""
+
+    def __init__(self, name: str, limit: int, metrics: Metrics) -> None:
+        self.name = name
+        self.limit = limit
+        self._items: collections.deque[tuple[int, object]] = collections.deque()
+        self._events = 0
+        self._cond = threading.Condition()
+        self._gauge = metrics.queue.labels(name)
+
+    def put(self, item: object, events: int, *, block: bool) -> None:
+        with self._cond:
+            # a batch larger than the bound still goes through an empty queue
+            while self._events and self._events + events > self.limit:
+                if not block:
+                    raise Saturated(
+                        f"the {self.name} queue is full ({self._events} records)", full=True
+                    )
+                self._cond.wait()
+            self._items.append((events, item))
+            self._events += events
+            self._gauge.set(self._events)
+            self._cond.notify_all()
+
+    def take(self, max_events: int, timeout: float) -> list[object]:
+        """Everything waiting, up to about `max_events` records (at least one batch), or []."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            out: list[object] = []
+            taken = 0
+            while self._items and (not out or taken + self._items[0][0] <= max_events):
+                events, item = self._items.popleft()
+                taken += events
+                out.append(item)
+            self._events -= taken
+            self._gauge.set(self._events)
+            if out:
+                self._cond.notify_all()
+            return out
+
+    def __len__(self) -> int:
+        return self._events
+
+
+class Pipeline:
+    """Wires the stages; `start`, then `submit` from sources, then `stop` (drains)."""
+
+    def __init__(
+        self,
+        ledger: LedgerSink,
+        engine: Engine,
+        deliver: Callable[[Alert], None],
+        metrics: Metrics,
+        *,
+        redactor: Redactor | None = None,
+        suppressor: Suppressor | None = None,
+        silence: SilenceWatch | None = None,
+        queue_events: int = 100_000,
+        batch_events: int = 1024,
+    ) -> None:
+        self.ledger = ledger
+        self.engine = engine
+        self.metrics = metrics
+        self._deliver = deliver
+        self._redactor = redactor or Redactor()
+        self._suppressor = suppressor
+        self.silence = silence
+        self._batch_events = max(batch_events, 1)
+        self._ingest = _Queue("ledger", queue_events, metrics)
+        self._detect = _Queue("detect", queue_events, metrics)
+        self._seq: dict[str, int] = {}
+        self._marks: dict[tuple[str, str], int] = {}
+        self._seen: set[tuple[str | None, str | None]] = set()
+        self._seen_order: collections.deque[tuple[str | None, str | None]] = collections.deque()
+        metrics.on_scrape(self._refresh)
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._failed: str | None = None
+        self._ledger_done = threading.Event()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the ledger, learn where each source left off, start the stages."""
+        self.ledger.start()
+        self._marks = last_seqs(self.ledger.path)
+        for entry in recent_entries(self.ledger.path):
+            if entry.source == k8s_audit.SOURCE:
+                self._remember(_key_of_raw(entry.raw))
+        stages = [("ledger", self._ledger_stage), ("detect", self._detect_stage)]
+        if self.silence is not None:
+            stages.append(("watch", self._watch))
+        for name, target in stages:
+            thread = threading.Thread(target=target, name=f"pipeline-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def resume_seq(self, instance: str, source: str = k8s_audit.SOURCE) -> int:
+        """The last `seq` of (source, instance) durable in the ledger (0 if none)."""
+        return self._marks.get((source, instance), 0)
+
+    @property
+    def ready(self) -> bool:
+        """Taking records (started, not stopping, the ledger has not failed)."""
+        return bool(self._threads) and not self._closing.is_set() and self._failed is None
+
+    @property
+    def failure(self) -> str | None:
+        return self._failed
+
+    def stop(self) -> None:
+        """Stop taking records and drain every stage: all accepted records reach the ledger,
+        the detectors and the sinks before this returns."""
+        self._closing.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        self.ledger.shutdown()
+
+    def _refresh(self) -> None:
+        """Gauges read from the ledger when metrics are scraped."""
+        try:
+            writer = self.ledger.writer
+        except LedgerError:  # not started, or stopped
+            return
+        self.metrics.ledger_entries.set(writer.size)
+        if writer.last_checkpoint_ns:
+            self.metrics.checkpoint_age.set(max(0.0, time.time() - writer.last_checkpoint_ns / 1e9))
+        segments = self.ledger.path / "segments"
+        with contextlib.suppress(OSError):
+            total = sum(e.stat().st_size for e in os.scandir(segments) if e.name.endswith(".seg"))
+            self.metrics.ledger_bytes.set(total)
+
+    # -- sources ---------------------------------------------------------------------------
+
+    def submit(
+        self, source_id: str, records: Sequence[Record], *, block: bool = True, numbered: bool
+    ) -> Future[int]:
+        """Queue a batch; the future gives the number of records stored once all are durable.
+
+        `numbered`: the source gave each record its `seq` (a file source resuming exactly);
+        otherwise the ledger stage numbers them per source and drops retried records.
+        With `block` False a full queue raises `Saturated` instead of waiting.
+        """
+        if self._closing.is_set() or self._failed is not None:
+            raise Saturated(self._failed or "logwarden is shutting down", full=False)
+        batch = _Batch(source_id, list(records), numbered)
+        if self.silence is not None and batch.records:
+            self.silence.seen(source_id)
+        self._ingest.put(batch, len(batch.records), block=block)
+        return batch.future
+
+    # -- the ledger stage ------------------------------------------------------------------
+
+    def _ledger_stage(self) -> None:
+        try:
+            while True:
+                batches = self._ingest.take(self._batch_events * 8, 0.25)
+                if not batches:
+                    if self._closing.is_set():
+                        return
+                    continue
+                self._store([b for b in batches if isinstance(b, _Batch)])
+        finally:
+            self._ledger_done.set()
+
+    def _store(self, batches: list[_Batch]) -> None:
+        stored: list[Record] = []
+        counts: list[int] = []
+        for batch in batches:
+            records = [self._redact(r) for r in batch.records]
+            if not batch.numbered:
+                records = self._number(batch.source_id, records)
+            counts.append(len(records))
+            stored.extend(records)
+        if stored and not self.ledger.process(stored):
+            self._fail(batches, "; ".join(self.ledger.errors[-1:]) or "the ledger failed")
+            return
+        for batch, n in zip(batches, counts, strict=True):
+            self.metrics.events.labels(batch.source_id).inc(n)
+            self.metrics.last_event.labels(batch.source_id).set(time.time())
+            batch.future.set_result(n)
+        self.metrics.ledger_entries.set(self.ledger.last_index + 1)
+        if stored:
+            self._detect.put(stored, len(stored), block=True)
+
+    def _redact(self, record: Record) -> Record:
+        out = self._redactor.redact(record)
+        if out is not record:
+            self.metrics.redacted.inc()
+        return out
+
+    def _number(self, source_id: str, records: list[Record]) -> list[Record]:
+        """Drop records already stored (a sender's retry) and number the rest."""
+        seq = self._seq.get(source_id)
+        if seq is None:
+            seq = self.resume_seq(source_id)
+        out: list[Record] = []
+        for record in records:
+            key = _key_of_view(record)
+            if key in self._seen:
+                self.metrics.duplicates.labels(source_id).inc()
+                continue
+            self._remember(key)
+            seq += 1
+            record.seq = seq
+            out.append(record)
+        self._seq[source_id] = seq
+        return out
+
+    def _remember(self, key: tuple[str | None, str | None]) -> None:
+        if key[0] is None or key in self._seen:
+            return
+        self._seen.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > DEDUPE_WINDOW:
+            self._seen.discard(self._seen_order.popleft())
+
+    def _fail(self, batches: list[_Batch], reason: str) -> None:
+        self._failed = reason
+        log.error("the ledger failed, logwarden takes no more records: %s", reason)
+        for batch in batches:
+            batch.future.set_exception(Saturated(f"not stored: {reason}", full=False))
+
+    # -- the detect stage ------------------------------------------------------------------
+
+    def _detect_stage(self) -> None:
+        process = self.engine.process
+        push = self._push
+        while True:
+            batches = self._detect.take(self._batch_events * 8, 1.0)
+            if not batches:
+                if self._ledger_done.is_set() and not len(self._detect):
+                    break
+                self._idle()
+                continue
+            for batch in batches:
+                assert isinstance(batch, list)
+                for record in batch:
+                    for alert in process(record):
+                        push(alert)
+        for alert in self.engine.flush():
+            push(alert)
+        if self._suppressor is not None:
+            for alert in self._suppressor.flush():
+                self._emit(alert)
+
+    def _idle(self) -> None:
+        """No records for a while: let windows that wall time has closed give their alerts."""
+        now = time.time_ns()
+        correlator = self.engine.correlator
+        if correlator is not None and now >= correlator.gate:
+            for alert in correlator.advance(now):
+                self._push(alert)
+        if self._suppressor is not None:
+            for alert in self._suppressor.expire(now):
+                self._emit(alert)
+
+    def _push(self, alert: Alert) -> None:
+        if self._suppressor is None:
+            self._emit(alert)
+            return
+        for passed in self._suppressor.process(alert):
+            self._emit(passed)
+
+    def _emit(self, alert: Alert) -> None:
+        self.metrics.alerts.labels(alert.rule, alert.severity).inc()
+        self._deliver(alert)
+
+    # -- silence ---------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        assert self.silence is not None
+        while not self._closing.wait(1.0):
+            for alert in self.silence.check():
+                self._emit(alert)
+
+
+def _key_of_view(record: Record) -> tuple[str | None, str | None]:
+    view = record.view
+    return (getattr(view, "auditID", None), getattr(view, "stage", None))
+
+
+def _key_of_raw(raw: bytes) -> tuple[str | None, str | None]:
+    try:
+        view = k8s_audit.decode_raw(raw)
+    except ValueError:
+        return (None, None)
+    return (view.auditID, view.stage)
