@@ -1,0 +1,1 @@
+"""Alerts after detection: delivery to the places teams watch (`notifiers/`, `delivery`)."""

@@ -1,0 +1,118 @@
+"""Delivery: what every notifier gets once, so no notifier carries a copy of it.
+
+`Delivery` wraps one notifier with a bounded queue and a thread: `put` hands it an alert
+(blocking while the queue is full: backpressure, not loss), the thread renders and sends
+it, retrying a failed send with exponential backoff (`retries` times, from
+`backoff_secs`, doubling, at most 30 s) when the notifier says a retry may help; an alert
+still not delivered is counted in `logwarden_notify_failures_total` and logged with its
+fingerprint. Alerts below the notifier's `min_severity` are not queued. `close` sends what
+is queued and stops. `Fanout` hands each alert to every delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from logwarden.alerts.notifiers.base import Notifier, SendError
+from logwarden.metrics import Metrics
+from logwarden.records import SEVERITIES, Alert
+
+__all__ = ["Delivery", "Fanout"]
+
+log = logging.getLogger("logwarden.alerts")
+_STOP = object()
+
+
+class Delivery:
+    """One notifier behind a queue, with retries (see module doc); named `retry<kind:id>`."""
+
+    def __init__(
+        self,
+        sink_id: str,
+        notifier: Notifier,
+        metrics: Metrics,
+        *,
+        min_severity: str = "info",
+        queue_alerts: int = 10_000,
+        retries: int = 5,
+        backoff_secs: float = 0.5,
+    ) -> None:
+        self.name = f"retry<{notifier.kind}:{sink_id}>"
+        self.sink_id = sink_id
+        self._notifier = notifier
+        self._metrics = metrics
+        self._rank = SEVERITIES.index(min_severity)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_alerts)
+        self._retries = retries
+        self._backoff = backoff_secs
+        self._thread = threading.Thread(target=self._run, name=f"sink-{sink_id}", daemon=True)
+        #: alerts delivered, and alerts given up on
+        self.delivered = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, alert: Alert) -> None:
+        if SEVERITIES.index(alert.severity) <= self._rank:
+            self._queue.put(alert)
+
+    def close(self) -> None:
+        """Deliver everything queued, then stop and release the notifier."""
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._notifier.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            assert isinstance(item, Alert)
+            self._deliver(item)
+
+    def _deliver(self, alert: Alert) -> None:
+        payload = self._notifier.render(alert)
+        delay = self._backoff
+        for attempt in range(self._retries + 1):
+            try:
+                self._notifier.send(payload)
+                self.delivered += 1
+                return
+            except SendError as exc:
+                if not exc.retry or attempt == self._retries:
+                    self.failed += 1
+                    self._metrics.notify_failures.labels(self.sink_id).inc()
+                    log.error(
+                        "sink %r could not deliver alert %r (rule %r): %s",
+                        self.sink_id,
+                        alert.fingerprint,
+                        alert.rule,
+                        exc,
+                    )
+                    return
+                log.warning("sink %r: %s; retrying in %.1f s", self.sink_id, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+class Fanout:
+    """Every alert to every delivery."""
+
+    def __init__(self, deliveries: list[Delivery]) -> None:
+        self.deliveries = deliveries
+
+    def start(self) -> None:
+        for d in self.deliveries:
+            d.start()
+
+    def __call__(self, alert: Alert) -> None:
+        for d in self.deliveries:
+            d.put(alert)
+
+    def close(self) -> None:
+        for d in self.deliveries:
+            d.close()
