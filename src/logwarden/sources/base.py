@@ -1,4 +1,13 @@
-"""What a source is, for the pipeline: something that emits Records until stopped."""
+"""What a source is: something that emits Records until stopped.
+
+Two shapes. An *offline* source (`files.FileSource`, what `detect` reads) calls `emit`
+once per record and returns at the end of its input. A *live* source (`k8s_audit_file`,
+and later the other sources of `run`) hands batches to `emit`, which returns only once the
+batch is durable in the ledger, and resumes after a restart from `resume_seq`, the last
+`seq` of its records the ledger holds: it neither repeats nor skips. A source that is
+itself a server (`k8s_audit_webhook`) hands its batches to the pipeline the same way, and
+answers its sender only once they are durable.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from typing import Protocol
 from logwarden.errors import LogwardenError
 from logwarden.records import Record
 
-__all__ = ["Saturated", "Source"]
+__all__ = ["LiveSource", "Saturated", "Source"]
 
 
 class Saturated(LogwardenError):
@@ -32,3 +41,12 @@ class Source(Protocol):
 
     def run(self, emit: Callable[[Record], object], stop: threading.Event | None = None) -> None:
         """Emit records until the input is exhausted or `stop` is set."""
+
+
+class LiveSource(Protocol):
+    """A source of the monitoring service (see the module doc)."""
+
+    def run(
+        self, emit: Callable[[list[Record]], None], stop: threading.Event, resume_seq: int
+    ) -> None:
+        """Emit batches (each durable when `emit` returns) until `stop` is set."""

@@ -17,27 +17,24 @@ import contextlib
 import functools
 import io
 import os
-import re
 import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
 from logwarden.normalize.base import Format, MalformedInput
 from logwarden.records import Record
 from logwarden.rejects import Rejects
+from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip, event_items, rotation_time
 
 __all__ = ["STDIN", "FileSource", "Input", "ordered_files"]
 
 #: The path that means standard input.
 STDIN = "-"
 
-_ROTATED = re.compile(r"-(\d{4})-(\d\d)-(\d\d)T(\d\d)-(\d\d)-(\d\d)(?:\.(\d+))?(?=\.|$)")
-_GZIP_MAGIC = b"\x1f\x8b"
 _BATCH_BYTES = 1 << 20
 
 
@@ -53,19 +50,6 @@ class Input:
         return "<stdin>" if self.path == STDIN else self.path
 
 
-def _rotation_time(name: str) -> float | None:
-    m = _ROTATED.search(name)
-    if m is None:
-        return None
-    year, month, day, hour, minute, sec = (int(g) for g in m.groups()[:6])
-    frac = m.group(7)
-    try:
-        when = datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
-    except ValueError:
-        return None  # not a date after all: the file counts by its modification time
-    return when.timestamp() + (float("0." + frac) if frac else 0.0)
-
-
 def ordered_files(directory: str) -> list[str]:
     """Regular, non-hidden files under `directory`, oldest first (see module doc)."""
     found: list[tuple[float, str]] = []
@@ -77,7 +61,7 @@ def ordered_files(directory: str) -> list[str]:
             path = os.path.join(root, name)
             if not os.path.isfile(path):
                 continue
-            when = _rotation_time(name)
+            when = rotation_time(name)
             if when is None:
                 when = os.stat(path).st_mtime
             found.append((when, path))
@@ -158,7 +142,7 @@ class FileSource:
         """The input's lines in batches, then a report if a gzip stream was cut off."""
         raw = getattr(stream, "raw", None)
         read = yield from self._lines(stream, name, emit)
-        if isinstance(raw, _Gunzip) and raw.truncated:
+        if isinstance(raw, Gunzip) and raw.truncated:
             self._unreadable(
                 name, f"read failed after line {read}: compressed data ends early (cut off)"
             )
@@ -257,18 +241,13 @@ class FileSource:
         seq: int,
         emit: Callable[[Record], object],
     ) -> int:
-        fmt = self.fmt
-        for raw, view in items:
-            if isinstance(view, MalformedInput):
-                self.rejects.report(f"{name}:{lineno}", str(view), raw)
-                continue
-            try:
-                when = fmt.time_ns(view)
-            except MalformedInput as exc:
-                self.rejects.report(f"{name}:{lineno}", str(exc), raw)
-                continue
+        received = time.time_ns()
+        source = self.fmt.source
+        for raw, view, when in event_items(
+            self.fmt, items, f"{name}:{lineno}", self.rejects.report
+        ):
             seq += 1
-            emit(Record(fmt.source, name, seq, lineno, time.time_ns(), when, raw, view))
+            emit(Record(source, name, seq, lineno, received, when, raw, view))
         return seq
 
     def _document(self, data: bytes, name: str, emit: Callable[[Record], object]) -> int:
@@ -313,51 +292,6 @@ def _open(path: str, stack: contextlib.ExitStack) -> tuple[IO[bytes], Callable[[
     else:
         raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
         position = raw.tell
-    if raw.peek(2)[:2] != _GZIP_MAGIC:
+    if raw.peek(2)[:2] != GZIP_MAGIC:
         return raw, position
-    return io.BufferedReader(_Gunzip(raw), buffer_size=1 << 20), position
-
-
-class _Gunzip(io.RawIOBase):
-    """Decompresses gzip (all members) as a raw stream that never loses what it decoded.
-
-    `gzip.GzipFile` raises at a cut-off end and the buffered reader around it drops what
-    was already decompressed; this reader instead ends the stream cleanly at the cut and
-    sets `truncated`, so every complete line is read (and a cut last line is reported as
-    malformed) before the cut itself is reported.
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._zlib = zlib.decompressobj(wbits=31)
-        self._pending = b""
-        self._done = False
-        self.truncated = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending and not self._done:
-            self._fill()
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def _fill(self) -> None:
-        chunk = self._raw.read(1 << 16)
-        if not chunk:
-            self._done = True
-            self.truncated = not self._zlib.eof
-            self._pending = self._zlib.flush()
-            return
-        out = []
-        while chunk:
-            if self._zlib.eof:  # the next member of a multi-member file
-                if not chunk.strip(b"\0"):
-                    break  # zero padding after the last member, as gzip(1) accepts
-                self._zlib = zlib.decompressobj(wbits=31)
-            out.append(self._zlib.decompress(chunk))
-            chunk = self._zlib.unused_data
-        self._pending = b"".join(out)
+    return io.BufferedReader(Gunzip(raw), buffer_size=1 << 20), position

@@ -1,0 +1,169 @@
+"""The files of a rotated log, oldest first, and how to find one of them by identity.
+
+Two rotation styles are recognised next to the live file (``audit.log`` here):
+
+- lumberjack, as kube-apiserver rotates: ``audit-2006-01-02T15-04-05.000.log``, later
+  ``...log.gz`` (the rotation time in UTC is in the name);
+- logrotate: ``audit.log.1``, ``audit.log.2.gz``, ... (a higher number is older).
+
+A directory is expected to use one style; if both are present, the numbered backups count
+as older than the lumberjack ones. While a backup is being compressed both the plain file
+and a partial ``.gz`` exist: the plain one is the backup until the ``.gz`` is complete
+(the compressor removes the plain file last).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip, rotation_time
+from logwarden.sources._position import head_digest
+
+__all__ = ["LIVE_KEY", "Candidate", "candidates", "locate", "read_head"]
+
+#: The rotation key of the live file: newer than every backup.
+LIVE_KEY = (1 << 63) - 1
+_LIST_TRIES = 5
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One file of the log: a backup or the live file.
+
+    `key_ns` is its rotation time: from a lumberjack name, else its modification time;
+    `LIVE_KEY` for the live file.
+    """
+
+    path: str
+    device: int
+    inode: int
+    size: int
+    key_ns: int
+
+    @property
+    def live(self) -> bool:
+        return self.key_ns == LIVE_KEY
+
+
+def _patterns(base: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    stem, ext = os.path.splitext(base)
+    stamp = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d(?:\.\d+)?"
+    lumberjack = re.compile(re.escape(stem) + "-" + stamp + re.escape(ext) + r"(?:\.gz)?")
+    numbered = re.compile(re.escape(base) + r"\.(\d+)(?:\.gz)?")
+    return lumberjack, numbered
+
+
+def _order(name: str, lumberjack: re.Pattern[str], numbered: re.Pattern[str]) -> tuple[int, float]:
+    """The sort key of a backup name (oldest first), or (-1, 0) if it is not a backup."""
+    if lumberjack.fullmatch(name):
+        when = rotation_time(name)
+        if when is not None:
+            return 1, when
+    m = numbered.fullmatch(name)
+    if m:
+        return 0, -int(m.group(1))
+    return -1, 0.0
+
+
+def candidates(live: str) -> list[Candidate]:
+    """The backups of `live`, oldest first, then `live` itself if it exists.
+
+    A backup renamed or removed between listing and looking at it makes the listing start
+    again (a few times), so that a rotation in progress does not hide a file.
+    """
+    for _ in range(_LIST_TRIES - 1):
+        found = _listing(live)
+        if found is not None:
+            return found
+    return _listing(live, partial=True) or []
+
+
+def _listing(live: str, *, partial: bool = False) -> list[Candidate] | None:
+    """One listing; None if a listed backup vanished meanwhile (unless `partial`)."""
+    directory, base = os.path.split(live)
+    lumberjack, numbered = _patterns(base)
+    found: dict[str, tuple[tuple[int, float], str]] = {}
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        names = []
+    for name in names:
+        order = _order(name, lumberjack, numbered)
+        if order[0] < 0:
+            continue
+        plain = name.removesuffix(".gz")
+        if plain not in found or name == plain:  # the plain file wins over a partial .gz
+            found[plain] = (order, os.path.join(directory, name))
+    out: list[Candidate] = []
+    for order, path in sorted(found.values()):
+        key = round(order[1] * 1000) * 1_000_000 if order[0] == 1 else None
+        cand = _candidate(path, key)
+        if cand is None and not partial:
+            return None
+        if cand is not None:
+            out.append(cand)
+    cand = _candidate(live, LIVE_KEY)
+    if cand is not None:
+        out.append(cand)
+    return out
+
+
+def _candidate(path: str, key_ns: int | None) -> Candidate | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # removed meanwhile (compressed, or deleted as too old)
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    key = st.st_mtime_ns if key_ns is None else key_ns
+    return Candidate(path, st.st_dev, st.st_ino, st.st_size, key)
+
+
+def read_head(path: str, size: int) -> bytes | None:
+    """The first `size` bytes of the file's content (decompressed if it is gzip), or None
+    if it cannot be read."""
+    try:
+        with open(path, "rb") as raw:
+            if raw.peek(2)[:2] != GZIP_MAGIC:
+                return raw.read(size)
+            stream = io.BufferedReader(Gunzip(raw))
+            out = b""
+            while len(out) < size:
+                chunk = stream.read(size - len(out))
+                if not chunk:
+                    break
+                out += chunk
+            return out
+    except (OSError, EOFError, ValueError):
+        return None
+
+
+def locate(
+    cands: list[Candidate], device: int, inode: int, head_len: int, head_sha256: str
+) -> int | None:
+    """The index of the file with this identity among `cands`, or None.
+
+    First the file with this device and inode whose first `head_len` bytes still have this
+    digest; else any file (renamed, copied or compressed) whose content starts with them.
+    With no head (an empty file), the inode alone decides.
+    """
+    for i, cand in enumerate(cands):
+        if (cand.device, cand.inode) == (device, inode) and (
+            head_len == 0 or _head_is(cand.path, head_len, head_sha256)
+        ):
+            return i
+    if head_len == 0:
+        return None
+    for i, cand in enumerate(cands):
+        if _head_is(cand.path, head_len, head_sha256):
+            return i
+    return None
+
+
+def _head_is(path: str, head_len: int, head_sha256: str) -> bool:
+    head = read_head(path, head_len)
+    return head is not None and len(head) == head_len and head_digest(head) == head_sha256

@@ -1,0 +1,142 @@
+"""One file being tailed: its open descriptor, identity, position and partial last line.
+
+The descriptor stays open across a rename, so a rotated file is finished through it even
+after its name is gone. Lines are handed out only when complete (ended by a newline); the
+bytes after the last newline wait for the rest of their line. `offset` and `line` count
+what was handed out, in the decompressed content for a gzip file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import IO
+
+from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip
+from logwarden.sources._position import HEAD_BYTES, head_digest
+
+__all__ = ["ShortFile", "TailFile"]
+
+_CHUNK = 1 << 20
+
+
+class ShortFile(Exception):
+    """The file holds fewer bytes than the offset it was to be opened at."""
+
+
+class TailFile:
+    """A file read line by line from an offset, following its growth."""
+
+    def __init__(self, path: str, raw: IO[bytes], after_ns: int) -> None:
+        self.path = path
+        #: lower bound of this file's rotation time (see `_position.Position.after_ns`)
+        self.after_ns = after_ns
+        self._raw = raw
+        st = os.fstat(raw.fileno())
+        self.device = st.st_dev
+        self.inode = st.st_ino
+        self.compressed = os.pread(raw.fileno(), 2, 0) == GZIP_MAGIC
+        self._stream: IO[bytes] = raw
+        if self.compressed:
+            self._stream = io.BufferedReader(Gunzip(raw), buffer_size=1 << 16)
+        #: bytes and lines handed out
+        self.offset = 0
+        self.line = 0
+        #: the first bytes of the content (up to HEAD_BYTES), which identify the file
+        self.head = b""
+        self._digest = ""
+        self._digest_len = 0
+        self._buf = b""
+        self._pos = 0
+        self._read_pos = 0
+
+    @classmethod
+    def open(cls, path: str, after_ns: int, *, offset: int = 0, line: int = 0) -> TailFile:
+        """Open `path` positioned at `offset` (line `line`); ShortFile if it is shorter."""
+        raw = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the TailFile
+        try:
+            tail = cls(path, raw, after_ns)
+            if offset:
+                tail._skip(offset)
+            tail.line = line
+        except BaseException:
+            raw.close()
+            raise
+        return tail
+
+    def _skip(self, offset: int) -> None:
+        if not self.compressed:
+            if os.fstat(self._raw.fileno()).st_size < offset:
+                raise ShortFile(f"{self.path} is shorter than {offset} bytes")
+            self.head = os.pread(self._raw.fileno(), HEAD_BYTES, 0)
+            self._raw.seek(offset)
+        else:
+            while self._read_pos < offset:
+                chunk = self._stream.read(min(_CHUNK, offset - self._read_pos))
+                if not chunk:
+                    raise ShortFile(f"{self.path} holds fewer than {offset} bytes")
+                self._keep_head(chunk)
+                self._read_pos += len(chunk)
+        self._read_pos = self.offset = offset
+
+    def _keep_head(self, chunk: bytes) -> None:
+        if self._read_pos < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - self._read_pos]
+
+    @property
+    def head_sha256(self) -> str:
+        """The digest of `head`."""
+        if self._digest_len != len(self.head) or not self._digest:
+            self._digest = head_digest(self.head)
+            self._digest_len = len(self.head)
+        return self._digest
+
+    def fill(self) -> int:
+        """Read what the file holds beyond what was read; return how many bytes."""
+        chunk = self._stream.read(_CHUNK)
+        if not chunk:
+            return 0
+        self._keep_head(chunk)
+        self._read_pos += len(chunk)
+        self._buf = self._buf[self._pos :] + chunk
+        self._pos = 0
+        return len(chunk)
+
+    def take_line(self) -> bytes | None:
+        """The next complete line without its newline, or None if none is buffered."""
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            return None
+        line = self._buf[self._pos : end]
+        self.offset += end + 1 - self._pos
+        self._pos = end + 1
+        self.line += 1
+        return line
+
+    def partial(self) -> bytes:
+        """The bytes after the last newline (a line still being written)."""
+        return self._buf[self._pos :]
+
+    def truncated(self) -> bool:
+        """Whether the file was truncated or rewritten in place since it was read (a plain
+        file only): it is shorter than what was read, or its first bytes changed."""
+        if self.compressed:
+            return False
+        fd = self._raw.fileno()
+        if os.fstat(fd).st_size < self._read_pos:
+            return True
+        return bool(self.head) and os.pread(fd, len(self.head), 0) != self.head
+
+    def rewind(self) -> None:
+        """Read the file again from its start."""
+        self._raw.seek(0)
+        self.offset = self.line = self._read_pos = self._pos = 0
+        self._buf = self.head = b""
+
+    def is_file(self, device: int, inode: int) -> bool:
+        """Whether this is the file with this device and inode."""
+        return (self.device, self.inode) == (device, inode)
+
+    def close(self) -> None:
+        """Close the descriptor."""
+        self._raw.close()
