@@ -1,0 +1,159 @@
+"""`logwarden run` as a process: kill -9 under load loses nothing acknowledged, stores
+nothing twice; a source that goes quiet raises an alert that clears when it comes back."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from logwarden.ledger.keys import load_verifiers
+from logwarden.ledger.tail import recent_entries
+from logwarden.ledger.verify import verify_ledger
+from service_helpers import demo_lines, event_list, free_port, running
+
+
+def unique_batches(n: int, size: int) -> list[list[bytes]]:
+    """n batches of real events, each event given an auditID of its own."""
+    lines = demo_lines()
+    out = []
+    for b in range(n):
+        batch = []
+        for i in range(size):
+            event = json.loads(lines[(b * size + i) % len(lines)])
+            event["auditID"] = f"crash-{b:04d}-{i:04d}"
+            batch.append(json.dumps(event).encode())
+        out.append(batch)
+    return out
+
+
+class Service:
+    """`logwarden run` in a child process, started again after each kill."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port, self.ops = free_port(), free_port()
+        self.config = tmp / "logwarden.yaml"
+        self.config.write_text(
+            f"data_dir: {tmp / 'data'}\n"
+            f"service: {{listen: '127.0.0.1:{self.ops}'}}\n"
+            f"sources: {{audit: {{type: k8s_audit_webhook, listen: '127.0.0.1:{self.port}'}}}}\n"
+            f"sinks: {{file: {{type: file, path: {tmp / 'alerts.jsonl'}}}}}\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.tmp / "run.log", "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "logwarden", "run", "--config", str(self.config)],
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", self.ops, timeout=1)
+            try:
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            assert self.proc.poll() is None, (self.tmp / "run.log").read_text()[-3000:]
+            time.sleep(0.05)
+        raise AssertionError("logwarden run did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+
+class Sender(threading.Thread):
+    """Posts each batch until it gets a 200, as kube-apiserver retries."""
+
+    def __init__(self, svc: Service, batches: list[list[bytes]]) -> None:
+        super().__init__(daemon=True)
+        self.svc = svc
+        self.batches = batches
+        self.acked: list[int] = []
+        self.tls = svc.tmp / "data" / "tls"
+
+    def run(self) -> None:
+        context = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+        context.load_cert_chain(self.tls / "client.pem", self.tls / "client.key")
+        for n, batch in enumerate(self.batches):
+            body = event_list(batch)
+            while True:
+                conn = http.client.HTTPSConnection(
+                    "127.0.0.1", self.svc.port, context=context, timeout=10
+                )
+                try:
+                    conn.request("POST", "/audit", body=body)
+                    if conn.getresponse().status == 200:
+                        self.acked.append(n)
+                        break
+                except (OSError, http.client.HTTPException):
+                    pass  # the service is down: try again, as the apiserver does
+                finally:
+                    conn.close()
+                time.sleep(0.02)
+
+
+def test_kill_9_under_load_loses_no_acknowledged_event_and_stores_none_twice(
+    tmp_path: Path,
+) -> None:
+    svc = Service(tmp_path)
+    svc.start()
+    batches = unique_batches(240, 100)
+    sender = Sender(svc, batches)
+    sender.start()
+    kills = 0
+    for target in (40, 90, 140, 190):  # kill -9 while batches are in flight, four times
+        while len(sender.acked) < target:
+            time.sleep(0.01)
+        svc.kill()
+        kills += 1
+        svc.start()
+    sender.join(120)
+    assert not sender.is_alive(), "the sender did not finish"
+    assert svc.stop() == 0
+    assert kills == 4 and len(sender.acked) == len(batches)
+    ids = [json.loads(e.raw)["auditID"] for e in recent_entries(tmp_path / "data" / "ledger", 1000)]
+    assert len(ids) == len(set(ids)), "an event was stored twice"
+    expected = {f"crash-{b:04d}-{i:04d}" for b in sender.acked for i in range(100)}
+    assert set(ids) == expected, "an acknowledged event is missing"
+    keys = load_verifiers([str(tmp_path / "data" / "ledger.key.pub")])
+    report = verify_ledger(tmp_path / "data" / "ledger", keys=keys, jobs=1)
+    assert report.ok, [str(p) for p in report.problems]
+
+
+def test_a_quiet_source_raises_an_alert_that_clears_when_it_sends_again(tmp_path: Path) -> None:
+    batch = event_list(demo_lines()[:2])
+    with running(tmp_path, source="    silence_after_secs: 1\n") as svc:
+        assert svc.post(batch)[0] == 200
+        deadline = time.monotonic() + 20
+        while "Log Source Stopped Sending" not in {a["rule"] for a in svc.alerts()}:
+            assert time.monotonic() < deadline, "no silence alert"
+            time.sleep(0.1)
+        _, metrics = svc.ops("/metrics")
+        assert 'logwarden_source_silent{source="audit"} 1.0' in metrics
+        assert svc.post(event_list(demo_lines()[2:4]))[0] == 200
+        while "Log Source Resumed Sending" not in {a["rule"] for a in svc.alerts()}:
+            assert time.monotonic() < deadline, "the silence alert did not clear"
+            time.sleep(0.1)
+    stopped = next(a for a in svc.alerts() if a["rule"] == "Log Source Stopped Sending")
+    assert stopped["severity"] == "high"
+    assert stopped["output"].startswith("audit events stopped arriving from audit")
