@@ -1,4 +1,5 @@
-# make demo: set up and run logwarden (its default K05 rule pack) on the bundled real audit logs
+# make demo: set up, start `logwarden run` on its embedded defaults, post the bundled real
+#            audit logs to its HTTPS webhook, show the alerts, verify the ledger
 # make test: set up and run the whole test suite (lint, types, tests)
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +19,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 	touch $@
 
 demo: $(VENV)/.runtime
-	$(BIN)/logwarden detect --format table demo/audit/
+	$(BIN)/python demo/run_demo.py
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests bench

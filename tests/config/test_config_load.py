@@ -140,3 +140,14 @@ def test_the_loaded_config_is_what_msgspec_itself_accepts(tmp_path: Path) -> Non
     (tmp_path / "logwarden.yaml").write_text(EXAMPLE)
     for config in (load(None), load(str(tmp_path / "logwarden.yaml"))):
         assert msgspec.convert(msgspec.to_builtins(config), Config, strict=True) == config
+
+
+def test_data_dir_from_the_command_line_replaces_the_files(tmp_path: Path) -> None:
+    config = load(None, data_dir=str(tmp_path / "d"))
+    assert config.data_dir == str(tmp_path / "d")
+    assert config.ledger.path == str(tmp_path / "d" / "ledger")
+    path = tmp_path / "c.yaml"
+    path.write_text("data_dir: /elsewhere\nledger: {fsync: checkpoint}\n")
+    config = load(str(path), data_dir=str(tmp_path / "e"))
+    assert config.ledger.path == str(tmp_path / "e" / "ledger")
+    assert config.ledger.fsync == "checkpoint"

@@ -40,12 +40,17 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", "-c", metavar="FILE", help="config file (default: embedded)")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the ledger, keys and state live (overrides the config)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from logwarden.runtime import Runtime, configure_logging
 
-    config = load(args.config)
+    config = load(args.config, data_dir=args.data_dir)
     configure_logging(config.service.log_format)
     return Runtime(config).run()

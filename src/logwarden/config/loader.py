@@ -28,13 +28,15 @@ __all__ = ["dump", "load", "load_text"]
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-def load(path: str | None = None) -> Config:
-    """The effective config of the file at `path`, or the embedded default for None.
+def load(path: str | None = None, *, data_dir: str | None = None) -> Config:
+    """The effective config of the file at `path`, or the embedded default for None;
+    `data_dir` (relative to the current directory) replaces the file's.
 
     Raises `ConfigError` with every problem of the file.
     """
     if path is None:
-        return _build({}, None, {}, [], os.getcwd())
+        data = {"data_dir": os.path.abspath(data_dir)} if data_dir else {}
+        return _build(data, None, {}, [], os.getcwd())
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -42,16 +44,21 @@ def load(path: str | None = None) -> Config:
         raise ConfigError([Problem(f"cannot read: {exc.strerror or exc}", file=path)]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem("not UTF-8 text", file=path)]) from exc
-    return load_text(text, path, os.path.dirname(os.path.abspath(path)))
+    return load_text(text, path, os.path.dirname(os.path.abspath(path)), data_dir=data_dir)
 
 
-def load_text(text: str, file: str = "<config>", base_dir: str | None = None) -> Config:
+def load_text(
+    text: str, file: str = "<config>", base_dir: str | None = None, *, data_dir: str | None = None
+) -> Config:
     """The effective config of YAML `text`, named `file` in messages; relative paths are
-    relative to `base_dir` (default: the current directory)."""
+    relative to `base_dir` (default: the current directory); `data_dir` as in `load`."""
     data, lines, problems = read_yaml(text, file)
     if problems and data is None:
         raise ConfigError(problems)
-    return _build({} if data is None else data, file, lines, problems, base_dir or os.getcwd())
+    data = {} if data is None else data
+    if data_dir and isinstance(data, dict):
+        data = {**data, "data_dir": os.path.abspath(data_dir)}
+    return _build(data, file, lines, problems, base_dir or os.getcwd())
 
 
 def dump(config: Config) -> str:
