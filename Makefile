@@ -22,8 +22,8 @@ demo: $(VENV)/.runtime
 	$(BIN)/python demo/run_demo.py
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench demo
+	$(BIN)/ruff format --check src tests bench demo
 	$(BIN)/mypy
 
 test: lint

@@ -96,9 +96,10 @@ class Running:
 
 
 @contextmanager
-def running(tmp: Path, extra: str = "", source: str = "") -> Iterator[Running]:
+def running(tmp: Path, extra: str = "", source: str = "", sources: str = "") -> Iterator[Running]:
     """The service with a file sink, its webhook source "audit" (plus `source` lines under
-    it) and `extra` top-level config; stopped (drained) on exit."""
+    it, and `sources`: more sources) and `extra` top-level config; stopped (drained) on
+    exit."""
     webhook, ops = free_port(), free_port()
     alerts = tmp / "alerts.jsonl"
     text = (
@@ -109,6 +110,7 @@ def running(tmp: Path, extra: str = "", source: str = "") -> Iterator[Running]:
         "    type: k8s_audit_webhook\n"
         f"    listen: '127.0.0.1:{webhook}'\n"
         f"{source}"
+        f"{sources}"
         "sinks:\n"
         "  file:\n"
         "    type: file\n"

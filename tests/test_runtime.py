@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import signal
 import ssl
 import subprocess
@@ -157,3 +158,53 @@ def test_a_quiet_source_raises_an_alert_that_clears_when_it_sends_again(tmp_path
     stopped = next(a for a in svc.alerts() if a["rule"] == "Log Source Stopped Sending")
     assert stopped["severity"] == "high"
     assert stopped["output"].startswith("audit events stopped arriving from audit")
+
+
+def test_an_audit_log_file_is_followed_and_resumed_after_a_restart(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    lines = demo_lines()
+    log.write_bytes(b"\n".join(lines[:300]) + b"\n")
+    source = f"  file:\n    type: k8s_audit_file\n    path: {log}\n    poll_interval_secs: 0.05\n"
+
+    def stored_count(data: Path) -> int:
+        return sum(1 for e in recent_entries(data / "ledger", 1000) if e.instance == "file")
+
+    with running(tmp_path, sources=source) as svc:
+        deadline = time.monotonic() + 20
+        while 'logwarden_events_received_total{source="file"} 300.0' not in svc.ops("/metrics")[1]:
+            assert time.monotonic() < deadline, "the file was not read"
+            time.sleep(0.05)
+    assert stored_count(svc.data) == 300
+    with open(log, "ab") as fh:  # written while logwarden was down
+        fh.write(b"\n".join(lines[300:500]) + b"\n")
+    with running(tmp_path, sources=source) as svc:
+        deadline = time.monotonic() + 20
+        while 'logwarden_events_received_total{source="file"} 200.0' not in svc.ops("/metrics")[1]:
+            assert time.monotonic() < deadline, "the new lines were not read"
+            time.sleep(0.05)
+    entries = [e for e in recent_entries(svc.data / "ledger", 1000) if e.instance == "file"]
+    assert [e.seq for e in entries] == list(range(1, 501))
+    assert [e.raw for e in entries] == [line.strip() for line in lines[:500]]
+
+
+def test_readiness_fails_when_a_source_cannot_resume(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"\n".join(demo_lines()[:20]) + b"\n")
+    source = f"  file:\n    type: k8s_audit_file\n    path: {log}\n    poll_interval_secs: 0.05\n"
+    with running(tmp_path, sources=source) as svc:
+        deadline = time.monotonic() + 20
+        while 'logwarden_events_received_total{source="file"} 20.0' not in svc.ops("/metrics")[1]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    # the ledger is lost, the file source's position is not: it must not guess
+    shutil.rmtree(tmp_path / "data" / "ledger")
+    with running(tmp_path, sources=source) as svc:
+        deadline = time.monotonic() + 20
+        while svc.ops("/readyz")[0] == 200:
+            assert time.monotonic() < deadline, "still ready"
+            time.sleep(0.05)
+        status, text = svc.ops("/readyz")
+        assert (
+            status == 503 and "source 'file' stopped" in text and "missing from the ledger" in text
+        )
+        assert svc.post(event_list(demo_lines()[:2]))[0] == 200  # the webhook still works
