@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from logwarden.detect.engine import Engine
 from logwarden.detect.silence import SilenceWatch
@@ -135,6 +136,8 @@ class Pipeline:
         self._marks: dict[tuple[str, str], int] = {}
         self._seen: set[tuple[str | None, str | None]] = set()
         self._seen_order: collections.deque[tuple[str | None, str | None]] = collections.deque()
+        self._per_source: dict[str, tuple[Any, Any]] = {}  # labelled children, looked up once
+        self._per_rule: dict[tuple[str, str], Any] = {}
         metrics.on_scrape(self._refresh)
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -239,13 +242,25 @@ class Pipeline:
         if stored and not self.ledger.process(stored):
             self._fail(batches, "; ".join(self.ledger.errors[-1:]) or "the ledger failed")
             return
+        now = time.time()
         for batch, n in zip(batches, counts, strict=True):
-            self.metrics.events.labels(batch.source_id).inc(n)
-            self.metrics.last_event.labels(batch.source_id).set(time.time())
+            received, last = self._source_metrics(batch.source_id)
+            received.inc(n)
+            last.set(now)
             batch.future.set_result(n)
         self.metrics.ledger_entries.set(self.ledger.last_index + 1)
         if stored:
             self._detect.put(stored, len(stored), block=True)
+
+    def _source_metrics(self, source_id: str) -> tuple[Any, Any]:
+        found = self._per_source.get(source_id)
+        if found is None:
+            m = self.metrics
+            found = self._per_source[source_id] = (
+                m.events.labels(source_id),
+                m.last_event.labels(source_id),
+            )
+        return found
 
     def _redact(self, record: Record) -> Record:
         out = self._redactor.redact(record)
@@ -327,7 +342,11 @@ class Pipeline:
             self._emit(passed)
 
     def _emit(self, alert: Alert) -> None:
-        self.metrics.alerts.labels(alert.rule, alert.severity).inc()
+        key = (alert.rule, alert.severity)
+        counter = self._per_rule.get(key)
+        if counter is None:
+            counter = self._per_rule[key] = self.metrics.alerts.labels(*key)
+        counter.inc()
         self._deliver(alert)
 
     # -- silence ---------------------------------------------------------------------------

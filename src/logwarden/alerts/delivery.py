@@ -5,7 +5,9 @@
 it, retrying a failed send with exponential backoff (`retries` times, from
 `backoff_secs`, doubling, at most 30 s) when the notifier says a retry may help; an alert
 still not delivered is counted in `logwarden_notify_failures_total` and logged with its
-fingerprint. Alerts below the notifier's `min_severity` are not queued. `close` sends what
+fingerprint. A notifier whose payloads can be joined (`joins = True`: JSON lines to a file
+or stdout) gets what is queued in one send, so it writes and syncs once for many alerts.
+Alerts below the notifier's `min_severity` are not queued. `close` sends what
 is queued and stops. `Fanout` hands each alert to every delivery.
 """
 
@@ -24,6 +26,8 @@ __all__ = ["Delivery", "Fanout"]
 
 log = logging.getLogger("logwarden.alerts")
 _STOP = object()
+#: most alerts one send carries, for notifiers whose payloads join (`joins`)
+_BATCH = 512
 
 
 class Delivery:
@@ -67,28 +71,46 @@ class Delivery:
         self._notifier.close()
 
     def _run(self) -> None:
+        joins = getattr(self._notifier, "joins", False)
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
             assert isinstance(item, Alert)
-            self._deliver(item)
+            if not joins:
+                self._deliver([item])
+                continue
+            batch = [item]  # what else is waiting goes in the same send (one write, one sync)
+            while len(batch) < _BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._deliver(batch)
+                    return
+                assert isinstance(more, Alert)
+                batch.append(more)
+            self._deliver(batch)
 
-    def _deliver(self, alert: Alert) -> None:
-        payload = self._notifier.render(alert)
+    def _deliver(self, alerts: list[Alert]) -> None:
+        render = self._notifier.render
+        payload = b"".join(render(a) for a in alerts)
+        alert = alerts[0]
         delay = self._backoff
         for attempt in range(self._retries + 1):
             try:
                 self._notifier.send(payload)
-                self.delivered += 1
+                self.delivered += len(alerts)
                 return
             except SendError as exc:
                 if not exc.retry or attempt == self._retries:
-                    self.failed += 1
-                    self._metrics.notify_failures.labels(self.sink_id).inc()
+                    self.failed += len(alerts)
+                    self._metrics.notify_failures.labels(self.sink_id).inc(len(alerts))
                     log.error(
-                        "sink %r could not deliver alert %r (rule %r): %s",
+                        "sink %r could not deliver %d alert(s), the first %r (rule %r): %s",
                         self.sink_id,
+                        len(alerts),
                         alert.fingerprint,
                         alert.rule,
                         exc,

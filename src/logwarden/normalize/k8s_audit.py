@@ -91,7 +91,12 @@ class _Container(msgspec.Struct):
     items: list[msgspec.Raw] | None = None
 
 
+class _TypedList(msgspec.Struct):
+    items: list[AuditEvent] | None = None
+
+
 _event_decoder = msgspec.json.Decoder(AuditEvent)
+_typed_list_decoder = msgspec.json.Decoder(_TypedList)
 _container_decoder = msgspec.json.Decoder(_Container)
 _array_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _generic_decode = msgspec.json.Decoder().decode
@@ -192,7 +197,24 @@ def _decode_list(data: bytes) -> list[Item]:
         raise MalformedInput(f"not a Kubernetes audit EventList: {exc}") from None
     if doc.items is None:
         raise MalformedInput("not a Kubernetes audit EventList: missing items")
-    return _items(doc.items, "items")
+    fast = _typed_items(data, doc.items)
+    return fast if fast is not None else _items(doc.items, "items")
+
+
+def _typed_items(data: bytes, raws: list[msgspec.Raw]) -> list[Item] | None:
+    """The items of an EventList decoded in one pass (the webhook's common case, about
+    twice as fast as item by item), or None when some item is not an event (the caller
+    then finds which, item by item)."""
+    try:
+        views = _typed_list_decoder.decode(data).items
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        return None
+    if views is None or len(views) != len(raws):
+        return None
+    try:
+        return [(bytes(raw), _check(view)) for raw, view in zip(raws, views, strict=True)]
+    except MalformedInput:
+        return None
 
 
 def _decode_array(data: bytes) -> list[Item]:

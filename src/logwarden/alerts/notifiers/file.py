@@ -15,6 +15,8 @@ __all__ = ["FileNotifier"]
 
 class FileNotifier:
     kind = "file"
+    #: payloads are JSON lines: several join into one send
+    joins = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -14,6 +14,8 @@ __all__ = ["StdoutNotifier"]
 
 class StdoutNotifier:
     kind = "stdout"
+    #: payloads are JSON lines: several join into one send
+    joins = True
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self._stream = stream or sys.stdout.buffer
