@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import signal
 import socket
@@ -125,16 +126,20 @@ class Service:
         return 0.0
 
     def peak_rss_kib(self) -> int:
-        """The service's peak resident set so far (VmHWM). Not the rusage of wait4: that
-        also counts the pages of this process the child had between fork and exec."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        """The service's peak resident set so far: the VmHWM of its process plus that of its
+        detection worker. Not the rusage of wait4: that also counts the pages of this
+        process the child had between fork and exec."""
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        self._peak = max(getattr(self, "_peak", 0), total)
+        return self._peak
 
     def stop(self) -> int:
         """SIGTERM, wait for the drain; returns the peak RSS in KiB, drain included."""
@@ -144,6 +149,17 @@ class Service:
             peak = max(peak, self.peak_rss_kib())
             time.sleep(0.01)
         return peak
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return found
 
 
 class Watcher(threading.Thread):

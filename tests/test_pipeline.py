@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import TRACES
+from logwarden.alerts.delivery import Delivery, Fanout
+from logwarden.alerts.notifiers.file import FileNotifier
 from logwarden.detect.engine import Engine
 from logwarden.detect.rulesets import load_rules
 from logwarden.detect.silence import RESUMED, STOPPED, SilenceWatch, Watched
@@ -39,13 +43,24 @@ def records(path: Path, source_id: str = "audit") -> list[Record]:
 
 
 class Collected:
+    """A sink that keeps the alerts in memory (the pipeline's `Sinks` interface)."""
+
     def __init__(self) -> None:
         self.alerts: list[Alert] = []
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        pass
+
     def __call__(self, alert: Alert) -> None:
         with self._lock:
             self.alerts.append(alert)
+
+    def close(self) -> None:
+        pass
+
+    def failures(self) -> dict[str, int]:
+        return {}
 
 
 def make(ledger: Path, **options: object) -> tuple[Pipeline, Collected, Metrics]:
@@ -171,3 +186,35 @@ def test_silence_fires_once_and_clears_when_records_come_back() -> None:
     assert resumed.rule == RESUMED
     assert resumed.output == "audit events resumed arriving from audit after 901s of silence"
     assert resumed.fingerprint == stopped.fingerprint
+
+
+def test_a_detection_worker_process_raises_the_same_alerts(tmp_path: Path) -> None:
+    batch = records(DEMO)[:300]
+    in_thread, got, _ = make(tmp_path / "a")
+    in_thread.start()
+    in_thread.submit("audit", batch, numbered=False).result(timeout=30)
+    in_thread.stop()
+
+    alerts_file = tmp_path / "alerts.jsonl"
+    rules = load_rules(["builtin"])
+    engine = Engine(rules.rules, correlations=rules.correlations)
+    metrics = Metrics()
+    sinks = Fanout([Delivery("file", FileNotifier(alerts_file), metrics)])
+    worker = Pipeline(
+        LedgerSink(tmp_path / "b", SIGNER), engine, sinks, metrics, detect_worker=True
+    )
+    worker.start()
+    assert worker.worker is not None and worker.worker.pid != os.getpid()
+    worker.submit("audit", records(DEMO)[:300], numbered=False).result(timeout=30)
+    worker.stop()
+    assert worker.worker.exitcode == 0
+    written = [json.loads(line) for line in alerts_file.read_text().splitlines()]
+    assert [(a["rule"], a["audit_id"]) for a in written] == [
+        (a.rule, a.audit_id) for a in got.alerts
+    ]
+    exposed = metrics.expose().decode().splitlines()  # counted in the worker, reported back
+    counts = Counter((a.rule, a.severity) for a in got.alerts)
+    for (rule, severity), n in counts.items():
+        assert (
+            f'logwarden_alerts_total{{rule="{rule}",severity="{severity}"}} {float(n)}' in exposed
+        )

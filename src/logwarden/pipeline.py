@@ -27,14 +27,16 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from logwarden.detect.engine import Engine
 from logwarden.detect.silence import SilenceWatch
+from logwarden.detect.stage import DetectStage
 from logwarden.detect.suppression import Suppressor
+from logwarden.detect.worker import DetectWorker, Sinks
 from logwarden.ledger.layout import LedgerError
 from logwarden.ledger.sink import LedgerSink
 from logwarden.ledger.tail import last_seqs, recent_entries
@@ -113,7 +115,7 @@ class Pipeline:
         self,
         ledger: LedgerSink,
         engine: Engine,
-        deliver: Callable[[Alert], None],
+        sinks: Sinks,
         metrics: Metrics,
         *,
         redactor: Redactor | None = None,
@@ -121,14 +123,19 @@ class Pipeline:
         silence: SilenceWatch | None = None,
         queue_events: int = 100_000,
         batch_events: int = 1024,
+        detect_worker: bool = False,
     ) -> None:
+        """`detect_worker`: run detection and the sinks in a worker process (`detect.worker`)
+        instead of a thread of this one."""
         self.ledger = ledger
         self.engine = engine
         self.metrics = metrics
-        self._deliver = deliver
+        self._sinks = sinks
         self._redactor = redactor or Redactor()
         self._suppressor = suppressor
         self.silence = silence
+        self.worker = DetectWorker(engine, suppressor, sinks, metrics) if detect_worker else None
+        self._stage = DetectStage(engine, self._emit, suppressor)
         self._batch_events = max(batch_events, 1)
         self._ingest = _Queue("ledger", queue_events, metrics)
         self._detect = _Queue("detect", queue_events, metrics)
@@ -147,7 +154,12 @@ class Pipeline:
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the ledger, learn where each source left off, start the stages."""
+        """Fork the detection worker (before any thread runs), open the ledger, learn where
+        each source left off, start the stages."""
+        if self.worker is not None:
+            self.worker.start()
+        else:
+            self._sinks.start()
         self.ledger.start()
         self._marks = last_seqs(self.ledger.path)
         for entry in recent_entries(self.ledger.path):
@@ -167,11 +179,16 @@ class Pipeline:
 
     @property
     def ready(self) -> bool:
-        """Taking records (started, not stopping, the ledger has not failed)."""
-        return bool(self._threads) and not self._closing.is_set() and self._failed is None
+        """Taking records (started, not stopping, nothing has failed)."""
+        return bool(self._threads) and not self._closing.is_set() and self.failure is None
 
     @property
     def failure(self) -> str | None:
+        """Why the pipeline cannot go on, if it cannot."""
+        worker = self.worker
+        running = bool(self._threads) and not self._closing.is_set()
+        if self._failed is None and worker is not None and running and not worker.alive:
+            self._failed = "the detection worker process ended"
         return self._failed
 
     def stop(self) -> None:
@@ -182,6 +199,10 @@ class Pipeline:
             thread.join()
         self._threads.clear()
         self.ledger.shutdown()
+        if self.worker is not None:
+            self.worker.stop()
+        else:
+            self._sinks.close()
 
     def _refresh(self) -> None:
         """Gauges read from the ledger when metrics are scraped."""
@@ -303,43 +324,28 @@ class Pipeline:
     # -- the detect stage ------------------------------------------------------------------
 
     def _detect_stage(self) -> None:
-        process = self.engine.process
-        push = self._push
+        """Detection in this process, or feeding the worker process that runs it."""
+        worker = self.worker
         while True:
             batches = self._detect.take(self._batch_events * 8, 1.0)
             if not batches:
                 if self._ledger_done.is_set() and not len(self._detect):
                     break
-                self._idle()
+                if worker is None:
+                    self._stage.idle(time.time_ns())
                 continue
             for batch in batches:
                 assert isinstance(batch, list)
-                for record in batch:
-                    for alert in process(record):
-                        push(alert)
-        for alert in self.engine.flush():
-            push(alert)
-        if self._suppressor is not None:
-            for alert in self._suppressor.flush():
-                self._emit(alert)
-
-    def _idle(self) -> None:
-        """No records for a while: let windows that wall time has closed give their alerts."""
-        now = time.time_ns()
-        correlator = self.engine.correlator
-        if correlator is not None and now >= correlator.gate:
-            for alert in correlator.advance(now):
-                self._push(alert)
-        if self._suppressor is not None:
-            for alert in self._suppressor.expire(now):
-                self._emit(alert)
-
-    def _push(self, alert: Alert) -> None:
-        if self._suppressor is None:
-            self._emit(alert)
-            return
-        for passed in self._suppressor.process(alert):
-            self._emit(passed)
+                if worker is None:
+                    self._stage.records(batch)
+                    continue
+                try:
+                    worker.records(batch)
+                except OSError as exc:  # the worker is gone: nothing more can be detected
+                    self._failed = f"the detection worker process ended: {exc}"
+                    log.error("%s; records are stored, not detected on", self._failed)
+        if worker is None:
+            self._stage.finish()
 
     def _emit(self, alert: Alert) -> None:
         key = (alert.rule, alert.severity)
@@ -347,7 +353,15 @@ class Pipeline:
         if counter is None:
             counter = self._per_rule[key] = self.metrics.alerts.labels(*key)
         counter.inc()
-        self._deliver(alert)
+        self._sinks(alert)
+
+    def _raise(self, alert: Alert) -> None:
+        """An alert of the pipeline's own (silence): straight to the sinks."""
+        if self.worker is None:
+            self._stage.alert(alert)
+            return
+        with contextlib.suppress(OSError):
+            self.worker.alert(alert)
 
     # -- silence ---------------------------------------------------------------------------
 
@@ -355,11 +369,13 @@ class Pipeline:
         assert self.silence is not None
         while not self._closing.wait(1.0):
             for alert in self.silence.check():
-                self._emit(alert)
+                self._raise(alert)
 
 
 def _key_of_view(record: Record) -> tuple[str | None, str | None]:
     view = record.view
+    if view.__class__ is k8s_audit.AuditEvent:
+        return (view.auditID, view.stage)
     return (getattr(view, "auditID", None), getattr(view, "stage", None))
 
 

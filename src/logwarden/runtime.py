@@ -154,6 +154,7 @@ class Runtime:
             silence=SilenceWatch(watched, self.metrics),
             queue_events=c.pipeline.queue_events,
             batch_events=c.pipeline.batch_events,
+            detect_worker=c.pipeline.detect_worker,
         )
 
     def _notifier(self, sink: StdoutSink | FileSink | WebhookSink) -> Notifier:
@@ -260,7 +261,6 @@ class Runtime:
             with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
                 self._loop.add_signal_handler(sig, self._stop.set)
         self.pipeline.start()
-        self.fanout.start()
         self._start_tails()
         serving = asyncio.create_task(self.service.serve(self._stop))
         ready = asyncio.create_task(self._announce())
@@ -304,7 +304,6 @@ class Runtime:
             if t.thread is not None:
                 t.thread.join()
         self.pipeline.stop()
-        self.fanout.close()
         log.info("logwarden stopped: everything accepted is in the ledger and was detected on")
 
 

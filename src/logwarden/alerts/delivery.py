@@ -138,3 +138,7 @@ class Fanout:
     def close(self) -> None:
         for d in self.deliveries:
             d.close()
+
+    def failures(self) -> dict[str, int]:
+        """Alerts given up on so far, by sink id."""
+        return {d.sink_id: d.failed for d in self.deliveries}

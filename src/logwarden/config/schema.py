@@ -320,6 +320,13 @@ class PipelineConfig(_Section, frozen=True, kw_only=True):
     batch_events: Annotated[
         int, Meta(ge=1, description="Most events a stage takes from its queue at once.")
     ] = 1024
+    detect_worker: Annotated[
+        bool,
+        Meta(
+            description="Run detection and the alert sinks in a worker process of their own, "
+            "on another core; false: in a thread of the service."
+        ),
+    ] = True
 
     def problems(self) -> Found:
         if self.batch_events > self.queue_events:

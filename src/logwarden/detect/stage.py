@@ -1,0 +1,65 @@
+"""The detect stage: rules, correlations and suppression over a stream of records.
+
+`DetectStage` is what the pipeline runs after the ledger, in a thread of the service or in
+a worker process of its own (`detect.worker`): records go in, alerts come out through
+`emit`. Between records, `idle(now)` lets windows that wall time has closed give their
+alerts (a live service may see no events for a while); `finish` closes every window when
+the stream ends. Alerts raised elsewhere (a silent source) go through `alert`, unsuppressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from logwarden.detect.engine import Engine
+from logwarden.detect.suppression import Suppressor
+from logwarden.records import Alert, Record
+
+__all__ = ["DetectStage"]
+
+
+class DetectStage:
+    """Runs `engine` and `suppressor` over records; every alert that passes goes to `emit`."""
+
+    def __init__(
+        self, engine: Engine, emit: Callable[[Alert], None], suppressor: Suppressor | None = None
+    ) -> None:
+        self.engine = engine
+        self._emit = emit
+        self._suppressor = suppressor
+
+    def records(self, records: Iterable[Record]) -> None:
+        process = self.engine.process
+        push = self._push
+        for record in records:
+            for alert in process(record):
+                push(alert)
+
+    def alert(self, alert: Alert) -> None:
+        """An alert raised outside the rules (it is not suppressed)."""
+        self._emit(alert)
+
+    def idle(self, now_ns: int) -> None:
+        """No records for a while: windows that wall time has closed give their alerts."""
+        correlator = self.engine.correlator
+        if correlator is not None and now_ns >= correlator.gate:
+            for alert in correlator.advance(now_ns):
+                self._push(alert)
+        if self._suppressor is not None:
+            for alert in self._suppressor.expire(now_ns):
+                self._emit(alert)
+
+    def finish(self) -> None:
+        """The stream is over: every window closes."""
+        for alert in self.engine.flush():
+            self._push(alert)
+        if self._suppressor is not None:
+            for alert in self._suppressor.flush():
+                self._emit(alert)
+
+    def _push(self, alert: Alert) -> None:
+        if self._suppressor is None:
+            self._emit(alert)
+            return
+        for passed in self._suppressor.process(alert):
+            self._emit(passed)
