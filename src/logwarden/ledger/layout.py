@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from logwarden._durable import fsync_dir, write_atomic
 from logwarden.errors import InputError
 
 __all__ = [
@@ -85,39 +86,6 @@ def list_indexed(directory: Path, suffix: str) -> tuple[list[tuple[int, Path]], 
             strays.append(directory / entry)
     found.sort()
     return found, strays
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (new, renamed files) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> None:
-    """Write `data` to `path` whole or not at all: temporary file, fsync, rename, fsync dir.
-
-    With `exclusive`, an existing `path` is an error (write-once anchors).
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if exclusive:
-        try:
-            os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    else:
-        os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ fsynced, so a crash leaves either the old position or the new one.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 import msgspec
 
+from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 
 __all__ = ["HEAD_BYTES", "Position", "head_digest", "load_position", "save_position", "state_path"]
@@ -75,18 +75,8 @@ def load_position(path: Path) -> Position | None:
 
 def save_position(path: Path, position: Position) -> None:
     """Write `position` to `path` atomically and durably."""
-    tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as out:
-            out.write(msgspec.json.encode(position) + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(path, msgspec.json.encode(position) + b"\n")
     except OSError as exc:
         raise InputError(f"cannot save the position state file {path}: {exc.strerror}") from exc
