@@ -117,7 +117,8 @@ def show(alerts: list[dict[str, str]]) -> None:
         out.print(
             f"[dim]{a['time'][:19].replace('T', ' ')}[/dim] "
             f"[{style.get(a['severity'], 'cyan')}]{a['severity']:<8}[/] "
-            f"[bold]{a['rule']}[/bold]{rest}",
+            f"[bold]{a['rule']}[/bold]{rest}"
+            + (f" [dim]\\[rule by {a['author']}][/dim]" if a.get("author") else ""),
             soft_wrap=True,
             markup=True,
         )

@@ -137,7 +137,8 @@ class Alert(msgspec.Struct, kw_only=True):
     Field order and names are the `--format jsonl` contract: `rule`, `priority` (Falco's
     name), `severity` (critical/high/medium/low/info), `time` (RFC 3339, the event's own
     time), `source`, `output` (the rendered text), `audit_id`, `stage`, `tags`; then
-    `output_fields`, `rule_format`, `origin`, `fingerprint`, `count`, `first_time`.
+    `output_fields`, `rule_format`, `origin`, `fingerprint`, `count`, `first_time`,
+    `author`.
     """
 
     rule: str
@@ -158,6 +159,9 @@ class Alert(msgspec.Struct, kw_only=True):
     count: int = 1
     #: for a summary, when the first of its occurrences happened
     first_time: str | None = None
+    #: who wrote the rule, where its license asks for credit wherever its matches show
+    #: (SigmaHQ's Detection Rule License 1.1)
+    author: str | None = None
 
 
 class Finding(msgspec.Struct, kw_only=True):

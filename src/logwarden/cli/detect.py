@@ -256,6 +256,7 @@ def _alert_writer(
                 (f"{alert.priority:<13} ", _SEVERITY_STYLE[alert.severity]),
                 (alert.rule, "bold"),
                 rest,
+                (f" [rule by {alert.author}]" if alert.author else "", "dim"),
             )
         )
 

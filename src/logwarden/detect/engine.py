@@ -202,6 +202,7 @@ def _maker(rule: Rule, alert_ids: Callable[[Any], tuple[str | None, str | None]]
         rule.tags,
         rule.format,
     )
+    author = rule.author or None
     render = rule.render
     extractors = [f.extract for f in rule.key_fields]
     prefix = f"{name}\0"
@@ -228,6 +229,7 @@ def _maker(rule: Rule, alert_ids: Callable[[Any], tuple[str | None, str | None]]
             rule_format=fmt,
             origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
             fingerprint=key,
+            author=author,
         )
 
     return make

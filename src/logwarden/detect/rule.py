@@ -47,6 +47,8 @@ class Rule:
     key_fields: tuple[Field, ...] = ()
     #: repeats of one alert within this window are folded into one summary (0: never)
     suppress_ns: int = 0
+    #: the rule's author, shown with its alerts where its license asks for it (Sigma's DRL)
+    author: str = ""
 
 
 @dataclass

@@ -247,7 +247,8 @@ def test_alert_text_is_the_title_and_the_fields(tmp_path: Path) -> None:
     title = "Exec {x} 'q' \"qq\" \\n \\"
     rule = tmp_path / "rule.yml"
     rule.write_text(
-        f"title: {json.dumps(title)}\nlogsource: {{product: kubernetes, service: audit}}\n"
+        f"title: {json.dumps(title)}\nauthor: Jane Doe (@jd)\n"
+        "logsource: {product: kubernetes, service: audit}\n"
         "detection:\n    sel: {verb: create}\n    condition: sel\n"
         "fields: [user.username, objectRef.name]\n"
     )
@@ -257,3 +258,4 @@ def test_alert_text_is_the_title_and_the_fields(tmp_path: Path) -> None:
         f"{title} (user.username=minikube-user objectRef.name=nginx-deployment-7998647bdf-phvq7"
         " objectRef.namespace=default)"
     )
+    assert alert.author == "Jane Doe (@jd)"  # the DRL asks for credit wherever matches show

@@ -241,6 +241,7 @@ def _rule(loader: _Loader, sigma: SigmaRule, names: set[str]) -> Rule | None:
         ref=sigma.name or "",
         key_fields=key_fields,
         suppress_ns=window,
+        author=str(sigma.author or ""),
     )
 
 
