@@ -96,7 +96,7 @@ def main() -> None:
     recs = records(path)
     signer = note.generate("bench.logwarden.invalid/ledger")
     ledger = CACHE / "ledger-bench"
-    appends, verifies, singles, raws, hashes, checkpoints = [], [], [], [], [], []
+    appends, verifies, singles, raws, hashes = [], [], [], [], []
     total = 0
     for run in range(args.runs):
         appends.append(append_run(recs, ledger, signer, args.batch))
@@ -105,7 +105,6 @@ def main() -> None:
             sys.exit(f"verification failed: {[str(p) for p in report.problems[:5]]}")
         verifies.append(report.seconds)
         singles.append(verify_ledger(ledger, keys=[signer.verifier()], jobs=1).seconds)
-        checkpoints.append(report.checkpoints)
         read_hash, hash_only, total = raw_sha256(ledger)
         raws.append(read_hash)
         hashes.append(hash_only)

@@ -65,9 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from logwarden.rejects import Rejects
     from logwarden.sources.files import FileSource
 
-    signer = load_signer(Path(args.key) if args.key else default_key_path())
+    key = Path(args.key) if args.key else default_key_path()
+    signer = load_signer(key)
     ledger = Path(args.ledger).resolve()
-    if Path(args.key or default_key_path()).resolve().is_relative_to(ledger):
+    if key.resolve().is_relative_to(ledger):
         raise UsageError("the signing key must not be inside the ledger directory")
     if args.segment_mb < 1:
         raise UsageError("--segment-mb must be at least 1")
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         emit, flush = _batcher(writer)
         source.run(emit)
-        flush(None)
+        flush()
     seconds = time.perf_counter() - started
     for problem in writer.problems:
         print(f"logwarden: anchor: {problem}", file=sys.stderr)
@@ -107,25 +108,27 @@ def _open_rejects(path: str | None, stack: ExitStack) -> IO[bytes] | None:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def _batcher(writer: LedgerWriter) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
+def _batcher(writer: LedgerWriter) -> tuple[Callable[[Any], None], Callable[[], None]]:
     """Batch records for the writer, with a checkpoint whenever the input file changes."""
     batch: list[Any] = []
     current: list[str] = []
 
-    def flush(record: Any) -> None:
+    def append() -> None:
         if batch:
             writer.append_records(batch)
             batch.clear()
-        if record is not None or current:
+
+    def flush() -> None:
+        append()
+        if current:
             writer.checkpoint()
 
     def emit(record: Any) -> None:
         if current and record.instance != current[0]:
-            flush(record)
+            flush()
         current[:] = [record.instance]
         batch.append(record)
         if len(batch) >= _BATCH:
-            writer.append_records(batch)
-            batch.clear()
+            append()
 
     return emit, flush

@@ -10,7 +10,7 @@ from typing import Any
 
 from logwarden.errors import UsageError
 from logwarden.ledger import prove
-from logwarden.ledger.checkpoint import SignedCheckpoint, open_checkpoint
+from logwarden.ledger.checkpoint import SignedCheckpoint, newest_of, open_checkpoint
 from logwarden.ledger.keys import load_verifiers
 from logwarden.ledger.layout import LedgerInfo
 from logwarden.ledger.note import NoteError, Verifier
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.consistency is not None:
         proofs = [_consistency(ledger, args.consistency, known, keys)]
     else:
-        target = _by_size(known, args.size) if args.size is not None else _newest(known)
+        target = _by_size(known, args.size) if args.size is not None else newest_of(known)
         indices = (
             [args.index] if args.audit_id is None else prove.find_audit_id(ledger, args.audit_id)
         )
@@ -85,10 +85,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _newest(known: list[SignedCheckpoint]) -> SignedCheckpoint:
-    return max(known, key=lambda s: (s.checkpoint.size, s.checkpoint.time_ns or 0))
-
-
 def _by_size(known: list[SignedCheckpoint], size: int) -> SignedCheckpoint:
     for signed in reversed(known):
         if signed.checkpoint.size == size:
@@ -104,7 +100,7 @@ def _consistency(
     if len(spec) > 2:
         raise UsageError("--consistency takes OLD and optionally NEW")
     old = _checkpoint(ledger, spec[0], known, keys)
-    new = _checkpoint(ledger, spec[1], known, keys) if len(spec) == 2 else _newest(known)
+    new = _checkpoint(ledger, spec[1], known, keys) if len(spec) == 2 else newest_of(known)
     return prove.consistency(ledger, old, new)
 
 

@@ -16,7 +16,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from logwarden.ledger.merkle import EMPTY_ROOT
+from logwarden.ledger.merkle import fold
 from logwarden.ledger.segments import ENTRY_VERSION, Header
 
 __all__ = ["LIMIT", "SegmentScan", "scan_segment"]
@@ -54,15 +54,6 @@ class SegmentScan:
             self.found.append((kind, where, message, index))
 
 
-def _root(stack: list[bytes]) -> bytes:
-    if not stack:
-        return EMPTY_ROOT
-    acc = stack[-1]
-    for h in reversed(stack[:-1]):
-        acc = hashlib.sha256(b"\x01" + h + acc).digest()
-    return acc
-
-
 def scan_segment(path: str, targets: list[int]) -> SegmentScan:
     """Check the segment file `path`; take the roots at the tree sizes in `targets`."""
     scan = SegmentScan(path)
@@ -95,7 +86,7 @@ def _frames(scan: SegmentScan, buf: bytes, header: Header, wanted: list[int]) ->
     wanted.append(-1)
     w = 0
     if wanted[0] == n:
-        scan.roots[n] = _root(stack)
+        scan.roots[n] = fold(stack)
         w = 1
     target = wanted[w]
     offset = header.length
@@ -137,7 +128,7 @@ def _frames(scan: SegmentScan, buf: bytes, header: Header, wanted: list[int]) ->
             m >>= 1
         n += 1
         if n == target:
-            scan.roots[n] = _root(stack)
+            scan.roots[n] = fold(stack)
             w += 1
             target = wanted[w]
         offset = stop

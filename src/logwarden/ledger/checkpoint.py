@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from logwarden.ledger import note
 from logwarden.ledger.note import NoteError, Signer, Verifier
 
-__all__ = ["TIME_PREFIX", "Checkpoint", "SignedCheckpoint", "open_checkpoint"]
+__all__ = ["TIME_PREFIX", "Checkpoint", "SignedCheckpoint", "newest_of", "open_checkpoint"]
 
 #: The extension line logwarden adds: ``time <ns>``.
 TIME_PREFIX = "time "
@@ -77,6 +77,11 @@ class SignedCheckpoint:
     note: bytes
     where: str
     signers: tuple[str, ...]
+
+
+def newest_of(checkpoints: list[SignedCheckpoint]) -> SignedCheckpoint:
+    """The checkpoint of the largest tree, the latest of those (a list not empty)."""
+    return max(checkpoints, key=lambda s: (s.checkpoint.size, s.checkpoint.time_ns or 0))
 
 
 def open_checkpoint(data: bytes, verifiers: list[Verifier], where: str) -> SignedCheckpoint:

@@ -20,6 +20,7 @@ __all__ = [
     "EMPTY_ROOT",
     "Frontier",
     "consistency_proof",
+    "fold",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -61,14 +62,7 @@ class Frontier:
 
     def append(self, leaf: bytes) -> None:
         """Add one leaf hash."""
-        stack = self.hashes
-        stack.append(leaf)
-        n = self.size
-        while n & 1:
-            right = stack.pop()
-            stack[-1] = _sha256(b"\x01" + stack[-1] + right).digest()
-            n >>= 1
-        self.size += 1
+        self.extend((leaf,))
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         """Add leaf hashes in order."""
@@ -86,16 +80,18 @@ class Frontier:
 
     def root(self) -> bytes:
         """The Merkle Tree Hash of the leaves so far."""
-        stack = self.hashes
-        if not stack:
-            return EMPTY_ROOT
-        acc = stack[-1]
-        for h in reversed(stack[:-1]):
-            acc = _sha256(b"\x01" + h + acc).digest()
-        return acc
+        return fold(self.hashes)
 
-    def copy(self) -> Frontier:
-        return Frontier(self.size, self.hashes)
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The root of a tree from the roots of its perfect subtrees, largest first (a
+    frontier's `hashes`); the empty tree's root for none."""
+    if not hashes:
+        return EMPTY_ROOT
+    acc = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        acc = _sha256(b"\x01" + h + acc).digest()
+    return acc
 
 
 def root(leaves: Sequence[bytes], lo: int = 0, hi: int | None = None) -> bytes:

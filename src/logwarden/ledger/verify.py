@@ -26,7 +26,7 @@ from logwarden.ledger import layout
 from logwarden.ledger._checkpoints import load_anchored, load_local, split_views
 from logwarden.ledger._scan import PARALLEL_MIN_BYTES, Scanner
 from logwarden.ledger.anchor import Anchor
-from logwarden.ledger.checkpoint import SignedCheckpoint
+from logwarden.ledger.checkpoint import SignedCheckpoint, newest_of
 from logwarden.ledger.layout import LedgerError, LedgerInfo, list_indexed
 from logwarden.ledger.note import NoteError, Verifier
 from logwarden.ledger.report import COMPLETENESS, INTEGRITY, Report
@@ -75,7 +75,7 @@ def verify_ledger(
     _tail(report, local, anchored)
     if anchored_dir is not None:
         _anchored_segments(report, ledger, anchored_dir)
-    _age(report, local, max_age_secs)
+    _age(report, max_age_secs)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -94,7 +94,7 @@ def _tail(report: Report, local: list[SignedCheckpoint], anchored: list[SignedCh
     if not local:
         report.add(INTEGRITY, report.ledger, "no valid signed checkpoint in the ledger")
     else:
-        newest = max(local, key=lambda s: (s.checkpoint.size, s.checkpoint.time_ns or 0))
+        newest = newest_of(local)
         report.newest_size = newest.checkpoint.size
         report.newest_time_ns = newest.checkpoint.time_ns
         if newest.checkpoint.size > n:
@@ -120,7 +120,7 @@ def _tail(report: Report, local: list[SignedCheckpoint], anchored: list[SignedCh
 def _against_anchor(
     report: Report, local: list[SignedCheckpoint], anchored: list[SignedCheckpoint]
 ) -> None:
-    top = max(anchored, key=lambda s: (s.checkpoint.size, s.checkpoint.time_ns or 0))
+    top = newest_of(anchored)
     size, when = top.checkpoint.size, top.checkpoint.time_ns or 0
     if size > report.entries:
         report.add(
@@ -193,7 +193,7 @@ def _mismatch_offset(a: bytes, b: bytes, chunk: int = 1 << 16) -> int:
     return min(at, limit)
 
 
-def _age(report: Report, local: list[SignedCheckpoint], max_age_secs: float | None) -> None:
+def _age(report: Report, max_age_secs: float | None) -> None:
     if max_age_secs is None or report.newest_time_ns is None:
         return
     age = (time.time_ns() - min(report.newest_time_ns, 1 << 63)) / 1e9
