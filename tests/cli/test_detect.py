@@ -229,3 +229,12 @@ def test_progress_bar_on_a_terminal_for_long_inputs(tmp_path: Path) -> None:
     quiet = _stderr_on_a_terminal("detect", "-f", "jsonl", "--no-progress", str(big))
     assert "events from 1 files" in quiet
     assert "reading" not in quiet
+
+
+def test_the_table_summary_counts_correlation_alerts_too() -> None:
+    burst = (
+        ROOT / "src/logwarden/rules/builtin/k05/tests/k05_authorization_failure_burst.match.jsonl"
+    )
+    done = logwarden("detect", "-f", "table", "--no-progress", str(burst))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "Kubernetes Authorization Failure Burst" in done.stdout.decode()

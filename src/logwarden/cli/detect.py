@@ -309,6 +309,7 @@ def _print_summary(
 ) -> None:
     order = {p: i for i, p in enumerate(FALCO_PRIORITIES)}
     priority = {rule.name: rule.priority for rule in engine.rules}
+    priority.update((corr.name, corr.priority) for corr in engine.correlations)
     if stats.by_rule:
         table = Table(title="Alerts by rule", title_justify="left", show_edge=False)
         table.add_column("rule")
