@@ -83,6 +83,7 @@ class Service:
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         self.root = root
+        self.peak = 0  # KiB, see peak_rss_kib
         self.port, self.ops = free_port(), free_port()
         self.alerts = root / "alerts.jsonl"
         config = root / "logwarden.yaml"
@@ -120,10 +121,12 @@ class Service:
             conn.close()
 
     def metric(self, name: str) -> float:
+        """The sum of every series of `name` (the queues of both stages, say)."""
+        total = 0.0
         for line in self.get("/metrics")[1].splitlines():
             if line.startswith(name):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def peak_rss_kib(self) -> int:
         """The service's peak resident set so far: the VmHWM of its process plus that of its
@@ -138,17 +141,17 @@ class Service:
                             total += int(line.split()[1])
             except OSError:
                 pass
-        self._peak = max(getattr(self, "_peak", 0), total)
-        return self._peak
+        self.peak = max(self.peak, total)
+        return self.peak
 
     def stop(self) -> int:
         """SIGTERM, wait for the drain; returns the peak RSS in KiB, drain included."""
-        peak = self.peak_rss_kib()
+        self.peak_rss_kib()
         self.proc.send_signal(signal.SIGTERM)
         while self.proc.poll() is None:
-            peak = max(peak, self.peak_rss_kib())
+            self.peak_rss_kib()
             time.sleep(0.01)
-        return peak
+        return self.peak
 
 
 def _children(pid: int) -> list[int]:

@@ -7,7 +7,6 @@ so that an alert rule can say so.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -108,7 +107,3 @@ class Metrics:
         for refresh in self._refresh:
             refresh()
         return generate_latest(self.registry)
-
-    @staticmethod
-    def now() -> float:
-        return time.time()

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from logwarden.detect.engine import Engine
 from logwarden.detect.silence import SilenceWatch
@@ -52,6 +52,7 @@ log = logging.getLogger("logwarden.pipeline")
 
 #: how many recently stored (auditID, stage) pairs are remembered to drop retried records
 DEDUPE_WINDOW = 262_144
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,18 +63,18 @@ class _Batch:
     future: Future[int] = field(default_factory=Future)
 
 
-class _Queue:
+class _Queue(Generic[T]):
     """A FIFO of batches bounded by the number of records in it."""
 
     def __init__(self, name: str, limit: int, metrics: Metrics) -> None:
         self.name = name
         self.limit = limit
-        self._items: collections.deque[tuple[int, object]] = collections.deque()
+        self._items: collections.deque[tuple[int, T]] = collections.deque()
         self._events = 0
         self._cond = threading.Condition()
         self._gauge = metrics.queue.labels(name)
 
-    def put(self, item: object, events: int, *, block: bool) -> None:
+    def put(self, item: T, events: int, *, block: bool) -> None:
         with self._cond:
             # a batch larger than the bound still goes through an empty queue
             while self._events and self._events + events > self.limit:
@@ -87,12 +88,12 @@ class _Queue:
             self._gauge.set(self._events)
             self._cond.notify_all()
 
-    def take(self, max_events: int, timeout: float) -> list[object]:
+    def take(self, max_events: int, timeout: float) -> list[T]:
         """Everything waiting, up to about `max_events` records (at least one batch), or []."""
         with self._cond:
             if not self._items:
                 self._cond.wait(timeout)
-            out: list[object] = []
+            out: list[T] = []
             taken = 0
             while self._items and (not out or taken + self._items[0][0] <= max_events):
                 events, item = self._items.popleft()
@@ -128,17 +129,15 @@ class Pipeline:
         """`detect_worker`: run detection and the sinks in a worker process (`detect.worker`)
         instead of a thread of this one."""
         self.ledger = ledger
-        self.engine = engine
         self.metrics = metrics
         self._sinks = sinks
         self._redactor = redactor or Redactor()
-        self._suppressor = suppressor
         self.silence = silence
         self.worker = DetectWorker(engine, suppressor, sinks, metrics) if detect_worker else None
         self._stage = DetectStage(engine, self._emit, suppressor)
         self._batch_events = max(batch_events, 1)
-        self._ingest = _Queue("ledger", queue_events, metrics)
-        self._detect = _Queue("detect", queue_events, metrics)
+        self._ingest: _Queue[_Batch] = _Queue("ledger", queue_events, metrics)
+        self._detect: _Queue[list[Record]] = _Queue("detect", queue_events, metrics)
         self._seq: dict[str, int] = {}
         self._marks: dict[tuple[str, str], int] = {}
         self._seen: set[tuple[str | None, str | None]] = set()
@@ -247,7 +246,7 @@ class Pipeline:
                     if self._closing.is_set():
                         return
                     continue
-                self._store([b for b in batches if isinstance(b, _Batch)])
+                self._store(batches)
         finally:
             self._ledger_done.set()
 
@@ -324,28 +323,30 @@ class Pipeline:
     # -- the detect stage ------------------------------------------------------------------
 
     def _detect_stage(self) -> None:
-        """Detection in this process, or feeding the worker process that runs it."""
-        worker = self.worker
+        """Detection in this process, or feeding the worker process that runs it (which
+        lets time close its windows, and closes them at the end, by itself)."""
+        stage, worker = self._stage, self.worker
+        feed = stage.records if worker is None else self._to_worker
         while True:
             batches = self._detect.take(self._batch_events * 8, 1.0)
             if not batches:
                 if self._ledger_done.is_set() and not len(self._detect):
                     break
                 if worker is None:
-                    self._stage.idle(time.time_ns())
+                    stage.idle(time.time_ns())
                 continue
             for batch in batches:
-                assert isinstance(batch, list)
-                if worker is None:
-                    self._stage.records(batch)
-                    continue
-                try:
-                    worker.records(batch)
-                except OSError as exc:  # the worker is gone: nothing more can be detected
-                    self._failed = f"the detection worker process ended: {exc}"
-                    log.error("%s; records are stored, not detected on", self._failed)
+                feed(batch)
         if worker is None:
-            self._stage.finish()
+            stage.finish()
+
+    def _to_worker(self, records: list[Record]) -> None:
+        assert self.worker is not None
+        try:
+            self.worker.records(records)
+        except OSError as exc:  # the worker is gone: nothing more can be detected
+            self._failed = f"the detection worker process ended: {exc}"
+            log.error("%s; records are stored, not detected on", self._failed)
 
     def _emit(self, alert: Alert) -> None:
         key = (alert.rule, alert.severity)

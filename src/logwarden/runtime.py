@@ -177,9 +177,7 @@ class Runtime:
                 token = _read_secret(source.bearer_token_file)
             app = K8sAuditWebhook(
                 source_id,
-                lambda sid, records: self.pipeline.submit(
-                    sid, records, block=False, numbered=False
-                ),
+                self._submit_now,
                 self.rejects,
                 self.metrics,
                 path=source.path,

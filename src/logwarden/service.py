@@ -28,7 +28,8 @@ from typing import Any
 import uvicorn
 
 from logwarden.metrics import CONTENT_TYPE, Metrics
-from logwarden.sources.k8s_audit_webhook import K8sAuditWebhook, Receive, Scope, Send
+from logwarden.sources._asgi import Receive, Scope, Send, reply
+from logwarden.sources.k8s_audit_webhook import K8sAuditWebhook
 
 __all__ = ["Listener", "Service", "TlsFiles"]
 
@@ -150,11 +151,4 @@ def _tls12(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl
 
 
 async def _reply(send: Send, status: int, body: bytes, ctype: str = "text/plain") -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", ctype.encode()), (b"content-length", b"%d" % len(body))],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await reply(send, status, body, ctype.encode())

@@ -31,7 +31,7 @@ _BATCH = 512
 
 
 class Delivery:
-    """One notifier behind a queue, with retries (see module doc); named `retry<kind:id>`."""
+    """One notifier behind a queue, with retries (see module doc)."""
 
     def __init__(
         self,
@@ -44,7 +44,6 @@ class Delivery:
         retries: int = 5,
         backoff_secs: float = 0.5,
     ) -> None:
-        self.name = f"retry<{notifier.kind}:{sink_id}>"
         self.sink_id = sink_id
         self._notifier = notifier
         self._metrics = metrics

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -32,15 +32,13 @@ from logwarden.normalize import k8s_audit
 from logwarden.normalize.base import MalformedInput
 from logwarden.records import Record, format_time_ns
 from logwarden.rejects import Rejects
+from logwarden.sources._asgi import Receive, Scope, Send, reply
 from logwarden.sources.base import Saturated
 
 __all__ = ["K8sAuditWebhook", "Submit"]
 
 #: Hands a batch to the pipeline without waiting for room: raises `Saturated` when full.
 Submit = Callable[[str, Sequence[Record]], Future[int]]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _encode = msgspec.json.encode
 
@@ -154,16 +152,4 @@ class K8sAuditWebhook:
 async def _answer(
     send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
-    data = _encode(body) + b"\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    await reply(send, status, _encode(body) + b"\n", b"application/json", headers)
