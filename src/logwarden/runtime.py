@@ -129,9 +129,7 @@ class Runtime:
             match=c.detect.match,
             lateness_ns=int(c.detect.lateness_secs * 1e9),
         )
-        windows = {r.name: r.suppress_ns for r in rules.rules if r.suppress_ns}
-        suppress_ns = int(c.detect.suppress_secs * 1e9)
-        suppressor = Suppressor(windows, default_ns=suppress_ns) if windows or suppress_ns else None
+        suppressor = Suppressor.for_rules(rules.rules, int(c.detect.suppress_secs * 1e9))
         self.fanout = Fanout(
             [
                 Delivery(

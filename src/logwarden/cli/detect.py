@@ -19,10 +19,11 @@ from rich.text import Text
 
 from logwarden.detect.engine import MATCH_MODES, Engine
 from logwarden.detect.rulesets import BUILTIN, DEFAULT, load_rules
+from logwarden.detect.stage import DetectStage
 from logwarden.detect.suppression import Suppressor
 from logwarden.errors import UsageError
 from logwarden.normalize import k8s_audit
-from logwarden.records import FALCO_PRIORITIES, Alert, Record, parse_duration
+from logwarden.records import FALCO_PRIORITIES, Alert, parse_duration
 from logwarden.rejects import Rejects
 from logwarden.sources.files import STDIN, FileSource
 
@@ -141,11 +142,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(
         rules.rules, correlations=rules.correlations, match=args.match, lateness_ns=args.lateness
     )
-    suppressor = None
-    if not args.no_suppress:
-        windows = {r.name: r.suppress_ns for r in rules.rules if r.suppress_ns}
-        if windows or args.suppress:
-            suppressor = Suppressor(windows, default_ns=args.suppress)
+    suppressor = None if args.no_suppress else Suppressor.for_rules(rules.rules, args.suppress)
 
     with ExitStack() as stack:
         keep: IO[bytes] | None = None
@@ -162,15 +159,11 @@ def run(args: argparse.Namespace) -> int:
             stack.enter_context(progress)
         stats = _Stats()
         write = _alert_writer(fmt, out, progress, stack)
-        emit = _counted(write, stats)  # writes an alert
-        push = emit if suppressor is None else _suppressed(emit, suppressor)  # alerts raised
+        stage = DetectStage(engine, _counted(write, stats), suppressor)
         started = time.perf_counter()
-        source.run(_detector(engine, push), progress=_ticker(progress))
-        for alert in engine.flush():
-            push(alert)
+        source.run(stage.record, progress=_ticker(progress))
+        stage.finish()
         if suppressor is not None:
-            for alert in suppressor.flush():
-                emit(alert)
             stats.suppressed = suppressor.suppressed
         stats.seconds = time.perf_counter() - started
     stats.events = source.events
@@ -183,18 +176,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if rejects.count else 0
 
 
-def _detector(engine: Engine, emit_alert: Callable[[Alert], None]) -> Callable[[Record], None]:
-    process = engine.process
-
-    def on_record(record: Record) -> None:
-        alerts = process(record)
-        if alerts:
-            for alert in alerts:
-                emit_alert(alert)
-
-    return on_record
-
-
 def _counted(write: Callable[[Alert], None], stats: _Stats) -> Callable[[Alert], None]:
     by_rule = stats.by_rule
 
@@ -204,16 +185,6 @@ def _counted(write: Callable[[Alert], None], stats: _Stats) -> Callable[[Alert],
         write(alert)
 
     return counted
-
-
-def _suppressed(write: Callable[[Alert], None], suppressor: Suppressor) -> Callable[[Alert], None]:
-    process = suppressor.process
-
-    def suppressed(alert: Alert) -> None:
-        for passed in process(alert):
-            write(passed)
-
-    return suppressed
 
 
 def _alert_writer(

@@ -27,13 +27,25 @@ class DetectStage:
         self.engine = engine
         self._emit = emit
         self._suppressor = suppressor
+        #: one record in (the hot path of `detect`: what was fixed is bound once)
+        self.record = self._recorder()
 
-    def records(self, records: Iterable[Record]) -> None:
+    def _recorder(self) -> Callable[[Record], None]:
         process = self.engine.process
         push = self._push
-        for record in records:
-            for alert in process(record):
-                push(alert)
+
+        def record(record: Record) -> None:
+            alerts = process(record)
+            if alerts:
+                for alert in alerts:
+                    push(alert)
+
+        return record
+
+    def records(self, records: Iterable[Record]) -> None:
+        record = self.record
+        for r in records:
+            record(r)
 
     def alert(self, alert: Alert) -> None:
         """An alert raised outside the rules (it is not suppressed)."""

@@ -10,11 +10,12 @@ instead of 37 more alerts. A repeat after the window starts a new one.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
 
+from logwarden.detect.rule import Rule
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 from logwarden.records import Alert, format_duration_ns, format_time_ns
 
@@ -44,8 +45,12 @@ class Suppressor:
         #: alerts folded into summaries
         self.suppressed = 0
 
-    def window_of(self, rule: str) -> int:
-        return self._windows.get(rule, self._default)
+    @classmethod
+    def for_rules(cls, rules: Iterable[Rule], default_ns: int = 0) -> Suppressor | None:
+        """A suppressor for the windows `rules` set, `default_ns` for the others; None when
+        no rule has one and there is no default (nothing to fold)."""
+        windows = {r.name: r.suppress_ns for r in rules if r.suppress_ns}
+        return cls(windows, default_ns=default_ns) if windows or default_ns else None
 
     def process(self, alert: Alert) -> list[Alert]:
         """Alerts to pass on for this one (the alert itself, or none, plus closed windows)."""
