@@ -10,6 +10,8 @@ Severity is logwarden's own five-step scale; every rule format maps onto it
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ __all__ = [
     "Finding",
     "Origin",
     "Record",
+    "fingerprint",
     "format_duration_ns",
     "format_time_ns",
     "normalize_priority",
@@ -66,6 +69,20 @@ def normalize_priority(text: str) -> str | None:
 def severity_of_priority(priority: str) -> str:
     """Map a Falco priority (as returned by `normalize_priority`) to a logwarden severity."""
     return _SEVERITY_OF_PRIORITY[priority]
+
+
+def _key_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
+
+
+def fingerprint(rule: str, values: Iterable[Any]) -> str:
+    """The stable identity of an alert: its rule and the values of its group key."""
+    text = "\0".join([rule, *(_key_text(v) for v in values)])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 class Record(msgspec.Struct, gc=False):

@@ -22,7 +22,6 @@ recently updated group is dropped and counted (`overflow`).
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 from collections import deque
@@ -31,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logwarden.detect.ir import Field
-from logwarden.records import Alert, Origin, Record, format_duration_ns, format_time_ns
+from logwarden.records import (
+    Alert,
+    Origin,
+    Record,
+    fingerprint,
+    format_duration_ns,
+    format_time_ns,
+)
 
 __all__ = ["KINDS", "Correlation", "Correlator"]
 
@@ -126,10 +132,6 @@ class Correlator:
         self.late = 0
         #: groups dropped because a correlation had `max_groups` of them
         self.overflow = 0
-
-    @property
-    def base_rules(self) -> set[str]:
-        return set(self._by_rule)
 
     def observe(self, rule: str, record: Record) -> list[Alert]:
         """A base rule matched `record`; returns the alerts now due."""
@@ -302,9 +304,6 @@ class Correlator:
         if shown:
             output += f" ({shown})"
         audit_ids = [e.audit_id for e in events if e.audit_id is not None][-10:]
-        fingerprint = hashlib.blake2b(
-            "\0".join([corr.name, *(v or "" for v in key)]).encode(), digest_size=8
-        ).hexdigest()
         return Alert(
             rule=corr.name,
             priority=corr.priority,
@@ -323,5 +322,5 @@ class Correlator:
             },
             rule_format="sigma-correlation",
             origin=last.origin,
-            fingerprint=fingerprint,
+            fingerprint=fingerprint(corr.name, key),
         )

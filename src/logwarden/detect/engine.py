@@ -21,7 +21,7 @@ alerting use.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from logwarden.detect.codegen import Builder
@@ -30,7 +30,7 @@ from logwarden.detect.index import Residuals, RuleIndex
 from logwarden.detect.ir import Node
 from logwarden.detect.rule import Rule
 from logwarden.normalize import FORMATS
-from logwarden.records import Alert, Origin, Record, format_time_ns
+from logwarden.records import Alert, Origin, Record, fingerprint, format_time_ns
 
 __all__ = ["MATCH_MODES", "Engine"]
 
@@ -167,8 +167,8 @@ class Engine:
 
         return process
 
-    def flush(self, now_ns: int | None = None) -> Sequence[Alert]:
-        """The input is over (or time has passed): alerts of windows that close now."""
+    def flush(self) -> Sequence[Alert]:
+        """The input is over: alerts of every window that holds one."""
         if self.correlator is None:
             return _NONE
         return self.correlator.flush()
@@ -177,20 +177,6 @@ class Engine:
 def _alert_ids(source: str, view: Any) -> tuple[str | None, str | None]:
     fmt = FORMATS.get(source)
     return fmt.alert_ids(view) if fmt is not None else (None, None)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ",".join(value)
-    return str(value)
-
-
-def fingerprint(rule: str, values: Iterable[Any]) -> str:
-    """The stable identity of an alert: its rule and the values of its group key."""
-    text = "\0".join([rule, *(_text(v) for v in values)])
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def _maker(rule: Rule, alert_ids: Callable[[Any], tuple[str | None, str | None]]) -> _Maker:

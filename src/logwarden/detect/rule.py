@@ -38,10 +38,6 @@ class Rule:
     desc: str = ""
     enabled: bool = True
     origin: str = ""
-    #: the rule's own identifier where its format has one (a Sigma rule's `id`)
-    id: str = ""
-    #: the rule's `name` by which correlations refer to it (Sigma), if any
-    ref: str = ""
     #: the fields whose values, with the rule, identify an alert (its fingerprint);
     #: empty means the values of the output fields
     key_fields: tuple[Field, ...] = ()

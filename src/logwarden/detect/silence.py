@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from logwarden.detect.engine import fingerprint
 from logwarden.metrics import Metrics
-from logwarden.records import Alert, Origin, format_duration_ns, format_time_ns
+from logwarden.records import Alert, Origin, fingerprint, format_duration_ns, format_time_ns
 
 __all__ = ["RESUMED", "STOPPED", "SilenceWatch", "Watched"]
 

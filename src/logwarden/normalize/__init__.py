@@ -5,12 +5,7 @@ from __future__ import annotations
 from logwarden.normalize import k8s_audit
 from logwarden.normalize.base import Format
 
-__all__ = ["FORMATS", "Format", "by_source"]
+__all__ = ["FORMATS", "Format"]
 
 #: Every format, by the `Record.source` it produces.
 FORMATS: dict[str, Format] = {k8s_audit.SOURCE: k8s_audit.FORMAT}
-
-
-def by_source(source: str) -> Format:
-    """The format whose records carry `source`."""
-    return FORMATS[source]

@@ -28,20 +28,8 @@ from logwarden.records import Record, format_time_ns
 
 Extractor = Callable[[Record], Value]
 
-# members of the typed view that are plain strings, and members kept raw until needed
-_TYPED = {
-    "kind",
-    "apiVersion",
-    "level",
-    "auditID",
-    "stage",
-    "requestURI",
-    "verb",
-    "userAgent",
-    "requestReceivedTimestamp",
-    "stageTimestamp",
-    "timestamp",
-}
+# members kept raw until needed (pointers to the typed view's plain members never get
+# here: the field catalog gives them the shared canonical fields)
 _RAW: dict[str, Callable[[Record], Any]] = {
     "requestObject": request,
     "responseObject": response,
@@ -75,13 +63,6 @@ def json_pointer(pointer: str) -> Extractor:
         return lambda rec: text(document(rec))
     tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
     top, rest = tokens[0], tokens[1:]
-    if top in _TYPED and not rest:
-
-        def typed(rec: Record) -> Value:
-            value: str | None = getattr(rec.view, top)  # these members are strings
-            return value
-
-        return typed
     if top in _RAW:
         part = _RAW[top]
 

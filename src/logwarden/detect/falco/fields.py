@@ -212,9 +212,6 @@ class FieldCatalog:
         #: every field name, longest first (output placeholders match the longest)
         self.names = sorted(self._specs, key=len, reverse=True)
 
-    def known(self, name: str) -> bool:
-        return name in self._specs
-
     def takes_argument(self, name: str) -> bool:
         return self._specs[name].arg is not None
 

@@ -237,8 +237,6 @@ def _rule(loader: _Loader, sigma: SigmaRule, names: set[str]) -> Rule | None:
         tags=tuple(sorted({str(t) for t in sigma.tags})),
         desc=sigma.description or "",
         origin=f"{file}:{line}",
-        id=str(sigma.id) if sigma.id else "",
-        ref=sigma.name or "",
         key_fields=key_fields,
         suppress_ns=window,
         author=str(sigma.author or ""),
