@@ -243,10 +243,7 @@ class Builder:
             done.add(id(item.field))
             folded = self._folded.get(id(item.field))
             low = folded or "_l"
-            tests = " or ".join(
-                _TEMPLATES[c.op].replace(_FOLD, "{v}").format(v=low, k=self.const(c.value))
-                for c in group
-            )
+            tests = " or ".join(self._on_folded(c, low) for c in group)
             if all(c.op == "icontains" for c in group):
                 common = common_substring([c.value for c in group])
                 if len(common) >= 2:  # one scan rules out most values before the many
@@ -279,13 +276,15 @@ class Builder:
             return f"({x} in {self.const(node.value)})"
         folded = self._folded.get(id(node.field))
         if folded is not None and node.op in _FOLDING:
-            test = (
-                _TEMPLATES[node.op].replace(_FOLD, "{v}").format(v=folded, k=self.const(node.value))
-            )
+            test = self._on_folded(node, folded)
             if node.op in ("ieq", "iin"):
                 return f"({test})"  # None is neither equal to nor in a set of strings
             return f"({folded} is not None and {test})"
         return f"((v := {x}) is not None and {self._on_value(node, 'v')})"
+
+    def _on_folded(self, node: Cmp, low: str) -> str:
+        """A case-folding test applied to `low`, a variable holding the folded value."""
+        return _TEMPLATES[node.op].replace(_FOLD, "{v}").format(v=low, k=self.const(node.value))
 
     def _on_value(self, node: Cmp, v: str) -> str:
         """`node` applied to `v`, a variable known to hold a string."""

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from logwarden.normalize.base import Format, MalformedInput
 
-__all__ = ["GZIP_MAGIC", "Gunzip", "event_items", "rotation_time"]
+__all__ = ["GZIP_MAGIC", "Gunzip", "event_items", "gunzipped", "rotation_time"]
 
 #: The first two bytes of every gzip file.
 GZIP_MAGIC = b"\x1f\x8b"
@@ -105,3 +105,10 @@ class Gunzip(io.RawIOBase):
             out.append(self._zlib.decompress(chunk))
             chunk = self._zlib.unused_data
         self._pending = b"".join(out)
+
+
+def gunzipped(raw: io.BufferedReader, buffer_size: int = io.DEFAULT_BUFFER_SIZE) -> IO[bytes]:
+    """`raw` itself, or a stream of its decompressed content when it starts as gzip."""
+    if raw.peek(2)[:2] != GZIP_MAGIC:
+        return raw
+    return io.BufferedReader(Gunzip(raw), buffer_size=buffer_size)

@@ -14,13 +14,12 @@ and a partial ``.gz`` exist: the plain one is the backup until the ``.gz`` is co
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import stat
 from dataclasses import dataclass
 
-from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip, rotation_time
+from logwarden.sources._logfiles import gunzipped, rotation_time
 from logwarden.sources._position import head_digest
 
 __all__ = ["LIVE_KEY", "Candidate", "candidates", "locate", "read_head"]
@@ -128,9 +127,9 @@ def read_head(path: str, size: int) -> bytes | None:
     if it cannot be read."""
     try:
         with open(path, "rb") as raw:
-            if raw.peek(2)[:2] != GZIP_MAGIC:
+            stream = gunzipped(raw)
+            if stream is raw:
                 return raw.read(size)
-            stream = io.BufferedReader(Gunzip(raw))
             out = b""
             while len(out) < size:
                 chunk = stream.read(size - len(out))

@@ -28,7 +28,7 @@ from typing import IO
 from logwarden.normalize.base import Format, MalformedInput
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip, event_items, rotation_time
+from logwarden.sources._logfiles import Gunzip, event_items, gunzipped, rotation_time
 
 __all__ = ["STDIN", "FileSource", "Input", "ordered_files"]
 
@@ -292,6 +292,4 @@ def _open(path: str, stack: contextlib.ExitStack) -> tuple[IO[bytes], Callable[[
     else:
         raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
         position = raw.tell
-    if raw.peek(2)[:2] != GZIP_MAGIC:
-        return raw, position
-    return io.BufferedReader(Gunzip(raw), buffer_size=1 << 20), position
+    return gunzipped(raw, 1 << 20), position
