@@ -20,6 +20,7 @@ import msgspec
 __all__ = [
     "FALCO_PRIORITIES",
     "SEVERITIES",
+    "SEVERITY_STYLE",
     "Alert",
     "Finding",
     "Origin",
@@ -34,6 +35,15 @@ __all__ = [
 
 #: logwarden severities, most severe first.
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+#: How a terminal shows each severity (rich styles), wherever alerts or findings are listed.
+SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 
 #: Falco priority names as Falco prints them, most severe first.
 FALCO_PRIORITIES = (

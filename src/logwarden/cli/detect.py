@@ -23,7 +23,7 @@ from logwarden.detect.stage import DetectStage
 from logwarden.detect.suppression import Suppressor
 from logwarden.errors import UsageError
 from logwarden.normalize import k8s_audit
-from logwarden.records import FALCO_PRIORITIES, Alert, parse_duration
+from logwarden.records import FALCO_PRIORITIES, SEVERITY_STYLE, Alert, parse_duration
 from logwarden.rejects import Rejects
 from logwarden.sources.files import STDIN, FileSource
 
@@ -34,14 +34,6 @@ SUMMARY = "hunt through Kubernetes audit logs with the K05 pack, Falco and Sigma
 
 _PROGRESS_MIN_BYTES = 32 << 20
 _WRITE_BYTES = 64 << 10  # JSON-lines output is written in blocks of this size
-_SEVERITY_STYLE = {
-    "critical": "bold white on red",
-    "high": "bold red",
-    "medium": "yellow",
-    "low": "cyan",
-    "info": "dim",
-}
-
 _HELP = """\
 Read Kubernetes audit logs (JSON lines of audit.k8s.io/v1 or v1beta1 Events, EventList
 documents, JSON arrays, gzip files, directories of rotated logs, or '-' for stdin) and
@@ -224,7 +216,7 @@ def _alert_writer(
         console.print(
             Text.assemble(
                 (alert.time[:23].replace("T", " ") + " ", "dim"),
-                (f"{alert.priority:<13} ", _SEVERITY_STYLE[alert.severity]),
+                (f"{alert.priority:<13} ", SEVERITY_STYLE[alert.severity]),
                 (alert.rule, "bold"),
                 rest,
                 (f" [rule by {alert.author}]" if alert.author else "", "dim"),

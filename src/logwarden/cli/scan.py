@@ -14,7 +14,7 @@ from logwarden.errors import UsageError
 from logwarden.posture import Live, scan
 from logwarden.posture.checks import severity_rank
 from logwarden.posture.fix import write_fixes
-from logwarden.posture.report import print_table, to_json
+from logwarden.posture.report import counts_text, print_table, to_json
 from logwarden.posture.sarif import to_sarif
 from logwarden.records import SEVERITIES
 from logwarden.rejects import Rejects
@@ -103,11 +103,8 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-        counts = ", ".join(
-            f"{n} {s}" for s in SEVERITIES if (n := sum(1 for f in findings if f.severity == s))
-        )
         err.print(
-            f"logwarden: {len(findings)} findings ({counts or 'none'}) in "
+            f"logwarden: {len(findings)} findings ({counts_text(findings)}) in "
             f"{result.inventory.files:,} files, {rejects.count} input errors, {seconds:.2f} s"
         )
     if args.fix:

@@ -97,7 +97,6 @@ def apiservers(inv: Inventory) -> list[ApiServer]:
                     flag_paths={k: (*cpath, *v) for k, v in where.items()},
                     base_path=cpath,
                     mounts=mounts,
-                    container=str(container.get("name", "")),
                 )
             )
     for obj in inv.of_kind("ClusterConfiguration"):
@@ -127,7 +126,7 @@ def _kubeadm(obj: K8sObject) -> ApiServer | None:
         if isinstance(vol, dict) and vol.get("mountPath"):
             mounts[str(vol["mountPath"]).rstrip("/")] = "hostPath"
     base = ("apiServer",) if "apiServer" in obj.data else ()
-    return ApiServer(obj, flags, paths, base, mounts, "kube-apiserver")
+    return ApiServer(obj, flags, paths, base, mounts)
 
 
 def kubelet_settings(

@@ -138,18 +138,8 @@ class K8sObject(Located):
             return f"{self.kind}/{self.namespace}/{self.name}"
         return f"{self.kind}/{self.name}" if self.name else self.kind
 
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0] if "/" in self.api_version else ""
-
     def where(self, path: Path = ()) -> Where:
         return Where(self.file, self.line(path), self.ref)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        meta = self.data.get("metadata") or {}
-        labels = meta.get("labels") if isinstance(meta, dict) else None
-        return labels if isinstance(labels, dict) else {}
 
 
 #: Where the pod spec sits in each kind that has one.
@@ -238,7 +228,6 @@ class ApiServer:
     flag_paths: dict[str, Path]
     base_path: Path
     mounts: dict[str, str] | None  # mountPath -> volume kind ("hostPath", ...), None if unknown
-    container: str = ""
 
     def where(self, flag: str | None = None) -> Where:
         path = self.flag_paths.get(flag, self.base_path) if flag else self.base_path

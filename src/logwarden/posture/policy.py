@@ -74,7 +74,6 @@ class Policy:
     rules: list[PolicyRule]
     omit_stages: frozenset[str] = frozenset()
     omit_managed_fields: bool = False
-    source: K8sObject | None = None
     errors: list[tuple[tuple[str | int, ...], str]] = field(default_factory=list)
 
 
@@ -197,7 +196,7 @@ def read_policy(obj: K8sObject) -> Policy:
         if rule is not None:
             rules.append(rule)
     omf = data.get("omitManagedFields")
-    return Policy(rules, stages, bool(omf), obj, errors)
+    return Policy(rules, stages, bool(omf), errors)
 
 
 def _stages(value: Any, path: tuple[str | int, ...], errors: list[Any]) -> frozenset[str]:

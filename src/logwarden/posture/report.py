@@ -15,17 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from logwarden.posture.model import Inventory
-from logwarden.records import SEVERITIES, Finding
+from logwarden.records import SEVERITIES, SEVERITY_STYLE, Finding
 
-__all__ = ["SEVERITY_STYLE", "location", "print_table", "to_json"]
-
-SEVERITY_STYLE = {
-    "critical": "bold white on red",
-    "high": "bold red",
-    "medium": "yellow",
-    "low": "cyan",
-    "info": "dim",
-}
+__all__ = ["counts_text", "location", "print_table", "to_json"]
 
 
 def location(f: Finding) -> str:
@@ -38,6 +30,12 @@ def location(f: Finding) -> str:
 
 def to_json(findings: Sequence[Finding]) -> bytes:
     return msgspec.json.format(msgspec.json.encode(list(findings)), indent=2) + b"\n"
+
+
+def counts_text(findings: Sequence[Finding]) -> str:
+    """``2 high, 1 low``: how many findings of each severity, most severe first; ``none``."""
+    counts = ((sum(1 for f in findings if f.severity == s), s) for s in SEVERITIES)
+    return ", ".join(f"{n} {s}" for n, s in counts if n) or "none"
 
 
 def print_table(
@@ -65,7 +63,6 @@ def print_table(
             table.add_row(f.id, location(f), text)
         out.print()
         out.print(table)
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column(justify="right")
@@ -73,10 +70,7 @@ def print_table(
     summary.add_row("objects", f"{len(inv.objects):,}")
     if inv.live is not None:
         summary.add_row("live cluster", inv.live.context)
-    summary.add_row(
-        "findings",
-        ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none",
-    )
+    summary.add_row("findings", counts_text(findings))
     summary.add_row(
         "input errors", Text(f"{inv.rejects.count:,}", "red" if inv.rejects.count else "")
     )

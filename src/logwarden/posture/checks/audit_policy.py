@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from logwarden.posture.checks.base import Check
+from logwarden.posture.inputs.shapes import field_name
 from logwarden.posture.model import Inventory, K8sObject, Where
 from logwarden.posture.policy import LEVELS, Decision, Policy, Request, evaluate, read_policy
 from logwarden.posture.requests import EVENT_CLASSES, LEAKS, EventClass, stages_of
@@ -142,8 +143,7 @@ def run(inv: Inventory) -> Iterator[Finding]:
         policy = read_policy(obj)
         if policy.errors:
             for path, reason in policy.errors:
-                field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path)
-                yield INVALID.at(obj.where(path), f"{field.replace('.[', '[')}: {reason}")
+                yield INVALID.at(obj.where(path), f"{field_name(path)}: {reason}")
             continue
         yield from _coverage(obj, policy)
         yield from _leaks(obj, policy)

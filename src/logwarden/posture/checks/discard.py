@@ -125,8 +125,12 @@ def discarding_directives(cfg: NginxConfig) -> Iterator[tuple[Directive, Check]]
 
 
 def run(inv: Inventory) -> Iterator[Finding]:
+    baked: dict[str, list[Directive]] = {}  # nginx files a Dockerfile may copy: what discards
     for cfg in inv.nginx:
-        for d, check in discarding_directives(cfg):
+        found = list(discarding_directives(cfg))
+        if found and cfg.origin == "file" and cfg.file is not None:
+            baked[os.path.realpath(cfg.file)] = [d for d, _ in found]
+        for d, check in found:
             where = Where(cfg.file, d.line, cfg.object)
             inside = f" (in {cfg.object})" if cfg.object else ""
             if "location" in d.context:
@@ -142,7 +146,7 @@ def run(inv: Inventory) -> Iterator[Finding]:
     yield from _ingress(inv)
     yield from _containers(inv)
     yield from _docker(inv)
-    yield from _dockerfiles(inv)
+    yield from _dockerfiles(inv, baked)
 
 
 def _ingress(inv: Inventory) -> Iterator[Finding]:
@@ -246,13 +250,7 @@ def _docker(inv: Inventory) -> Iterator[Finding]:
             yield DOCKER_NONE.at(Where(hit.file, hit.line), hit.text)
 
 
-def _dockerfiles(inv: Inventory) -> Iterator[Finding]:
-    discarding: dict[str, list[Directive]] = {}
-    for cfg in inv.nginx:
-        if cfg.origin == "file" and cfg.file is not None:
-            bad = [d for d, _ in discarding_directives(cfg)]
-            if bad:
-                discarding[os.path.realpath(cfg.file)] = bad
+def _dockerfiles(inv: Inventory, discarding: dict[str, list[Directive]]) -> Iterator[Finding]:
     for df in inv.dockerfiles:
         for instruction, value, line in df.instructions:
             where = Where(df.file, line)
@@ -263,11 +261,9 @@ def _dockerfiles(inv: Inventory) -> Iterator[Finding]:
             elif instruction == "RUN":
                 for m in _LOG_LINK.finditer(value):
                     yield IMAGE_DISCARDS.at(where, f"links {m.group(1)} to /dev/null")
-            elif instruction in ("CMD", "ENTRYPOINT") and _redirect_severity(value):
+            elif instruction in ("CMD", "ENTRYPOINT") and (severity := _redirect_severity(value)):
                 yield DEV_NULL_COMMAND.at(
-                    where,
-                    f"{instruction} {value.strip()}",
-                    severity=_redirect_severity(value),
+                    where, f"{instruction} {value.strip()}", severity=severity
                 )
 
 

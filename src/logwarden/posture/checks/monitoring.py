@@ -75,7 +75,8 @@ def run(inv: Inventory) -> Iterator[Finding]:
     alertmanager = any(_ALERTMANAGER.search(n) for n in names) or bool(
         inv.of_kind("Alertmanager", "AlertmanagerConfig")
     )
-    rules = bool(inv.of_kind("PrometheusRule")) or _rule_configmaps(inv)
+    prometheus_rules = inv.of_kind("PrometheusRule")
+    rules = bool(prometheus_rules) or _rule_configmaps(inv)
     where = Where(object=f"cluster {inv.live.context}" if inv.live else "scanned input")
     if not (detector or alertmanager or rules):
         yield NO_MONITORING.at(
@@ -84,6 +85,6 @@ def run(inv: Inventory) -> Iterator[Finding]:
             + ("" if inv.live else " in the scanned input (a gap if deployed from elsewhere)"),
             severity="low" if inv.live else "info",
         )
-    elif inv.of_kind("PrometheusRule") and not alertmanager and not detector:
-        first = inv.of_kind("PrometheusRule")[0]
+    elif prometheus_rules and not alertmanager and not detector:
+        first = prometheus_rules[0]
         yield NO_RECEIVER.at(first.where(), f"{first.ref} has no Alertmanager to receive alerts")

@@ -179,9 +179,10 @@ def _unpack_configmap(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> Non
 def _unpack_policy(obj: K8sObject, path: tuple[str, str], text: str, inv: Inventory) -> None:
     """An audit Policy kept in a ConfigMap value: a Policy object whose lines point into it."""
     offset = (obj.text_line(path, 0) or 1) - 1
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+    loader = _Loader(text)
+    try:  # parsed once: the node (for lines) and the data built from it
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = obj.text_line(path, mark.line) if mark is not None else obj.line(path)
@@ -192,6 +193,8 @@ def _unpack_policy(obj: K8sObject, path: tuple[str, str], text: str, inv: Invent
             f"audit policy in {obj.ref} {path[-1]}: not valid YAML: {problem}",
         )
         return
+    finally:
+        loader.dispose()
     if isinstance(data, dict):
         policy = _object(data, node, obj.file)
         policy.line_offset = offset
