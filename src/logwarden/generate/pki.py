@@ -10,6 +10,7 @@ ECDSA P-256; the CA is valid 10 years, the leaf certificates 825 days.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 import os
@@ -50,7 +51,7 @@ def ensure_service_pki(directory: Path, hosts: list[str]) -> ServicePki:
         client_cert=directory / "client.pem",
         client_key=directory / "client.key",
     )
-    if all(p.exists() for p in (pki.ca, pki.server_cert, pki.server_key, pki.client_cert)):
+    if all(p.exists() for p in dataclasses.astuple(pki)):
         return pki
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
