@@ -120,12 +120,3 @@ def test_file_sink_appends_json_lines_and_filters_by_severity(tmp_path: Path) ->
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [a["rule"] for a in lines] == ["critical", "high", "medium"]
     assert lines[0]["output_fields"] == {"user": "alice"}
-
-
-def test_generated_certificates_are_made_again_when_one_file_is_missing(tmp_path: Path) -> None:
-    pki = ensure_service_pki(tmp_path / "pki", ["127.0.0.1"])
-    old_ca = pki.ca.read_bytes()
-    assert ensure_service_pki(tmp_path / "pki", ["127.0.0.1"]).ca.read_bytes() == old_ca
-    pki.client_key.unlink()  # a client certificate without its key is of no use
-    again = ensure_service_pki(tmp_path / "pki", ["127.0.0.1"])
-    assert again.client_key.exists() and again.ca.read_bytes() != old_ca
