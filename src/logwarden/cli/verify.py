@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from logwarden.errors import LogwardenError, UsageError
+from logwarden.errors import UsageError
 from logwarden.ledger.keys import load_verifiers
 from logwarden.ledger.report import COMPLETENESS, INTEGRITY, Problem, Report
 from logwarden.ledger.verify import verify_ledger
@@ -136,21 +136,9 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 
 def main(argv: list[str] | None = None) -> int:
     """`verify` on its own, for hosts with only the standard library and `cryptography`."""
-    p = argparse.ArgumentParser(
-        prog="logwarden verify",
-        description=_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return run(args)
-    except UsageError as exc:
-        print(f"logwarden: {exc}", file=sys.stderr)
-        return 2
-    except LogwardenError as exc:
-        print(f"logwarden: {exc}", file=sys.stderr)
-        return 1
+    from logwarden.cli import main as logwarden
+
+    return logwarden(["verify", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

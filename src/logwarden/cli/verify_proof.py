@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from logwarden.errors import LogwardenError, UsageError
+from logwarden.errors import UsageError
 from logwarden.ledger.keys import load_verifiers
 from logwarden.ledger.note import NoteError
 from logwarden.ledger.prove import check_proof
@@ -95,20 +95,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`verify-proof` on its own, for hosts with only the standard library and `cryptography`."""
-    p = argparse.ArgumentParser(
-        prog="logwarden verify-proof",
-        description=_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _arguments(p)
-    try:
-        return run(p.parse_args(argv))
-    except UsageError as exc:
-        print(f"logwarden: {exc}", file=sys.stderr)
-        return 2
-    except LogwardenError as exc:
-        print(f"logwarden: {exc}", file=sys.stderr)
-        return 1
+    from logwarden.cli import main as logwarden
+
+    return logwarden(["verify-proof", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
