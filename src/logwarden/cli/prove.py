@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if not indices:
             print(f"logwarden: no entry with auditID {args.audit_id!r}", file=sys.stderr)
             return 1
-        proofs = [prove.inclusion(ledger, i, target) for i in indices]
+        proofs = prove.inclusions(ledger, indices, target)
     text = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in proofs)
     if args.output:
         try:

@@ -39,6 +39,7 @@ __all__ = [
     "entries",
     "find_audit_id",
     "inclusion",
+    "inclusions",
     "ledger_checkpoints",
 ]
 
@@ -123,37 +124,49 @@ def find_audit_id(ledger: Path, audit_id: str) -> list[int]:
 
 def inclusion(ledger: Path, index: int, checkpoint: SignedCheckpoint) -> dict[str, Any]:
     """The proof that entry `index` is in the tree of `checkpoint`."""
+    return inclusions(ledger, [index], checkpoint)[0]
+
+
+def inclusions(
+    ledger: Path, indices: list[int], checkpoint: SignedCheckpoint
+) -> list[dict[str, Any]]:
+    """The proofs that the entries `indices` are in the tree of `checkpoint`, from one read
+    of the ledger."""
     size = checkpoint.checkpoint.size
-    if not 0 <= index < size:
-        raise LedgerError(f"entry {index} is not in the tree of size {size}")
+    for index in indices:
+        if not 0 <= index < size:
+            raise LedgerError(f"entry {index} is not in the tree of size {size}")
+    wanted = set(indices)
     leaves: list[bytes] = []
-    entry = b""
+    found: dict[int, bytes] = {}
     for i, h, data in entries(ledger):
         if i >= size:
             break
         leaves.append(h)
-        if i == index:
-            entry = data
+        if i in wanted:
+            found[i] = data
     if len(leaves) < size:
         raise LedgerError(
             f"{ledger}: holds {len(leaves)} entries, fewer than the {size} of "
             f"{checkpoint.where} (run logwarden verify)"
         )
-    path = merkle.inclusion_proof(leaves, index, size)
     if merkle.root(leaves) != checkpoint.checkpoint.root:
         raise LedgerError(f"the entries do not match {checkpoint.where} (run logwarden verify)")
-    return {
-        "format": FORMAT,
-        "type": "inclusion",
-        "index": index,
-        "tree_size": size,
-        "leaf_hash": _b64(leaves[index]),
-        "entry": _b64(entry),
-        "record": _record(entry),
-        "path": [_b64(p) for p in path],
-        "root": _b64(checkpoint.checkpoint.root),
-        "checkpoint": checkpoint.note.decode(),
-    }
+    return [
+        {
+            "format": FORMAT,
+            "type": "inclusion",
+            "index": index,
+            "tree_size": size,
+            "leaf_hash": _b64(leaves[index]),
+            "entry": _b64(found[index]),
+            "record": _record(found[index]),
+            "path": [_b64(p) for p in merkle.inclusion_proof(leaves, index, size)],
+            "root": _b64(checkpoint.checkpoint.root),
+            "checkpoint": checkpoint.note.decode(),
+        }
+        for index in indices
+    ]
 
 
 def _record(entry: bytes) -> dict[str, Any]:
