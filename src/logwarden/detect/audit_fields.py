@@ -124,18 +124,6 @@ def nonempty(values: list[str]) -> list[str] | None:
 # --- canonical fields ------------------------------------------------------------------------
 
 
-def _objref_expr(attr: str) -> str:
-    return f"_o.{attr} if (_o := r.view.objectRef) is not None else None"
-
-
-def _objref(attr: str) -> Callable[[Record], Value]:
-    def extract(rec: Record) -> Value:
-        o = rec.view.objectRef
-        return getattr(o, attr) if o is not None else None
-
-    return extract
-
-
 def _response_code(rec: Record) -> Value:
     s = rec.view.responseStatus
     if s is None or s.code is None:
@@ -143,16 +131,12 @@ def _response_code(rec: Record) -> Value:
     return str(s.code)
 
 
-def _user_name(rec: Record) -> Value:
-    u = rec.view.user
-    return u.username if u is not None else None
+def _top(attr: str, *, indexable: bool = False) -> Field:
+    """A plain member of the view (`verb`, `auditID`, ...)."""
+    return Field(attr, lambda r: getattr(r.view, attr), indexable=indexable, expr=f"r.view.{attr}")
 
 
-def _top(attr: str) -> Field:
-    return Field(attr, lambda r: getattr(r.view, attr), expr=f"r.view.{attr}")
-
-
-def _sub(top: str, attr: str) -> Field:
+def _sub(top: str, attr: str, *, indexable: bool = False) -> Field:
     """`top.attr` of a typed sub-struct of the view (user, impersonatedUser, objectRef, ...)."""
 
     def extract(rec: Record) -> Value:
@@ -162,6 +146,7 @@ def _sub(top: str, attr: str) -> Field:
     return Field(
         f"{top}.{attr}",
         extract,
+        indexable=indexable,
         expr=f"_m.{attr} if (_m := r.view.{top}) is not None else None",
     )
 
@@ -169,29 +154,14 @@ def _sub(top: str, attr: str) -> Field:
 #: JSON path (dotted, as in the audit schema) -> the one Field for it. Indexable fields have
 #: few distinct values; the rule index uses them to select candidate rules.
 CANONICAL: dict[str, Field] = {
-    "stage": Field("stage", lambda r: r.view.stage, indexable=True, expr="r.view.stage"),
-    "verb": Field("verb", lambda r: r.view.verb, indexable=True, expr="r.view.verb"),
-    "objectRef.resource": Field(
-        "objectRef.resource", _objref("resource"), indexable=True, expr=_objref_expr("resource")
-    ),
-    "objectRef.subresource": Field(
-        "objectRef.subresource",
-        _objref("subresource"),
-        indexable=True,
-        expr=_objref_expr("subresource"),
-    ),
-    "objectRef.namespace": Field(
-        "objectRef.namespace", _objref("namespace"), expr=_objref_expr("namespace")
-    ),
-    "objectRef.name": Field("objectRef.name", _objref("name"), expr=_objref_expr("name")),
-    "objectRef.apiGroup": Field(
-        "objectRef.apiGroup", _objref("apiGroup"), expr=_objref_expr("apiGroup")
-    ),
-    "user.username": Field(
-        "user.username",
-        _user_name,
-        expr="_u.username if (_u := r.view.user) is not None else None",
-    ),
+    "stage": _top("stage", indexable=True),
+    "verb": _top("verb", indexable=True),
+    "objectRef.resource": _sub("objectRef", "resource", indexable=True),
+    "objectRef.subresource": _sub("objectRef", "subresource", indexable=True),
+    "objectRef.namespace": _sub("objectRef", "namespace"),
+    "objectRef.name": _sub("objectRef", "name"),
+    "objectRef.apiGroup": _sub("objectRef", "apiGroup"),
+    "user.username": _sub("user", "username"),
     "responseStatus.code": Field(
         "responseStatus.code",
         _response_code,
