@@ -11,6 +11,7 @@ Severity is logwarden's own five-step scale; every rule format maps onto it
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -142,12 +143,25 @@ def format_duration_ns(ns: int) -> str:
 
 
 def parse_duration(text: str) -> int:
-    """Nanoseconds of a duration written `30s`, `5m`, `1h`, `2d` (or plain seconds)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    body, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
-    if not body.isascii() or not body.isdigit():
-        raise ValueError(f"'{text}' is not a duration like 30s, 5m, 1h or 2d")
-    return int(body) * units[unit] * 1_000_000_000
+    """Nanoseconds of a duration written `30s`, `5m`, `1h`, `2d`, `500ms`, `1h30m` (units
+    joined as Alertmanager and Prometheus write them), or plain seconds."""
+    if text.isascii() and text.isdigit():
+        return int(text) * 1_000_000_000
+    steps = _DURATION_STEP.findall(text)
+    if not text or "".join(n + u for n, u in steps) != text:
+        raise ValueError(f"'{text}' is not a duration like 30s, 5m, 1h, 2d or 1h30m")
+    return sum(int(n) * _DURATION_UNITS[u] for n, u in steps)
+
+
+_DURATION_UNITS = {
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 604_800_000_000_000,
+}
+_DURATION_STEP = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 
 
 class Origin(msgspec.Struct):
@@ -165,7 +179,7 @@ class Alert(msgspec.Struct, kw_only=True):
     name), `severity` (critical/high/medium/low/info), `time` (RFC 3339, the event's own
     time), `source`, `output` (the rendered text), `audit_id`, `stage`, `tags`; then
     `output_fields`, `rule_format`, `origin`, `fingerprint`, `count`, `first_time`,
-    `author`.
+    `author`, `labels`, `resolves`.
     """
 
     rule: str
@@ -189,6 +203,12 @@ class Alert(msgspec.Struct, kw_only=True):
     #: who wrote the rule, where its license asks for credit wherever its matches show
     #: (SigmaHQ's Detection Rule License 1.1)
     author: str | None = None
+    #: what the event was about, for routing and grouping (`namespace`, `user`,
+    #: `resource`), as its format module reads them (`normalize.base.Format.alert_labels`)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    #: this alert says the condition of the alert with the same fingerprint has ended (a
+    #: silent source sends again): it closes that alert instead of opening one
+    resolves: bool = False
 
 
 class Finding(msgspec.Struct, kw_only=True):

@@ -323,4 +323,25 @@ class Correlator:
             rule_format="sigma-correlation",
             origin=last.origin,
             fingerprint=fingerprint(corr.name, key),
+            labels=_alert_labels(labels),
         )
+
+
+#: group-by fields that name what alert labels name
+_LABEL_OF_FIELD = {
+    "user.username": "user",
+    "objectRef.namespace": "namespace",
+    "objectRef.resource": "resource",
+}
+
+
+def _alert_labels(group: dict[str, str | None]) -> dict[str, str]:
+    """A correlation's group-by values as alert labels: known audit fields under the label
+    names every alert uses, others under their field name made a label name (`[a-z0-9_]`)."""
+    out = {}
+    for name, value in group.items():
+        if value is None:
+            continue
+        label = _LABEL_OF_FIELD.get(name) or "".join(c if c.isalnum() else "_" for c in name)
+        out[label] = value if isinstance(value, str) else ",".join(map(str, value))
+    return out

@@ -40,6 +40,10 @@ _Dispatch = tuple[Callable[[Any], Any], Callable[[Any], Any] | None]
 _Maker = Callable[[Record], Alert]
 
 
+def _no_labels(_view: Any) -> dict[str, str]:
+    return {}
+
+
 def _no_ids(_view: Any) -> tuple[str | None, str | None]:
     return None, None
 
@@ -61,7 +65,8 @@ class _SourceRules:
         self.first = first
         fmt = FORMATS.get(source)
         self.alert_ids = fmt.alert_ids if fmt is not None else _no_ids
-        self.makers = [_maker(r, self.alert_ids) for r in rules]
+        labels = fmt.alert_labels if fmt is not None else _no_labels
+        self.makers = [_maker(r, self.alert_ids, labels) for r in rules]
         self._alerting = [r.name not in silent for r in rules]
         self._feeding = [r.name in feeders for r in rules]
         self.index: RuleIndex[_Dispatch] = RuleIndex([r.predicate for r in rules], self._dispatch)
@@ -179,7 +184,11 @@ def _alert_ids(source: str, view: Any) -> tuple[str | None, str | None]:
     return fmt.alert_ids(view) if fmt is not None else (None, None)
 
 
-def _maker(rule: Rule, alert_ids: Callable[[Any], tuple[str | None, str | None]]) -> _Maker:
+def _maker(
+    rule: Rule,
+    alert_ids: Callable[[Any], tuple[str | None, str | None]],
+    alert_labels: Callable[[Any], dict[str, str]],
+) -> _Maker:
     """The function that makes `rule`'s alert about a record (what is fixed, bound once)."""
     name, priority, severity, tags, fmt = (
         rule.name,
@@ -216,6 +225,7 @@ def _maker(rule: Rule, alert_ids: Callable[[Any], tuple[str | None, str | None]]
             origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
             fingerprint=key,
             author=author,
+            labels=alert_labels(record.view),
         )
 
     return make

@@ -85,11 +85,19 @@ class SilenceWatch:
     def _resumed(self, source_id: str, w: Watched) -> Alert:
         quiet = format_duration_ns(int((w.last - w.silent_since) * 1e9))
         text = f"{w.what} resumed arriving from {source_id} after {quiet} of silence"
-        return _alert(RESUMED, "Notice", "low", source_id, w, w.last, text)
+        return _alert(RESUMED, "Notice", "low", source_id, w, w.last, text, resolves=True)
 
 
 def _alert(
-    rule: str, priority: str, severity: str, source_id: str, w: Watched, at: float, text: str
+    rule: str,
+    priority: str,
+    severity: str,
+    source_id: str,
+    w: Watched,
+    at: float,
+    text: str,
+    *,
+    resolves: bool = False,
 ) -> Alert:
     return Alert(
         rule=rule,
@@ -105,4 +113,6 @@ def _alert(
         rule_format="logwarden",
         origin=Origin(instance=source_id, seq=0, line=0),
         fingerprint=fingerprint(STOPPED, [source_id]),
+        labels={"source_id": source_id},
+        resolves=resolves,
     )

@@ -36,3 +36,7 @@ class Format(Protocol):
 
     def alert_ids(self, view: Any) -> tuple[str | None, str | None]:
         """The identifiers an alert carries: (event id, stage)."""
+
+    def alert_labels(self, view: Any) -> dict[str, str]:
+        """What the event is about, as alert labels: `namespace`, `user`, `resource`
+        (those it has)."""

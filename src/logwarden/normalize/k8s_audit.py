@@ -25,6 +25,7 @@ __all__ = [
     "SOURCE",
     "AuditEvent",
     "alert_ids",
+    "alert_labels",
     "decode",
     "decode_raw",
     "event_time_ns",
@@ -296,12 +297,30 @@ def alert_ids(ev: AuditEvent) -> tuple[str | None, str | None]:
     return ev.auditID, ev.stage
 
 
+def alert_labels(ev: AuditEvent) -> dict[str, str]:
+    """Alert labels of this event: the object's namespace, the user and the resource
+    (`pods/exec` with a subresource)."""
+    labels = {}
+    ref = ev.objectRef
+    if ref is not None:
+        if ref.namespace:
+            labels["namespace"] = ref.namespace
+        if ref.resource:
+            sub = ref.subresource
+            labels["resource"] = f"{ref.resource}/{sub}" if sub else ref.resource
+    user = ev.user
+    if user is not None and user.username:
+        labels["user"] = user.username
+    return labels
+
+
 class _AuditFormat:
     source = SOURCE
     # the module functions themselves, so a call through FORMAT adds no frame
     decode = staticmethod(decode)
     time_ns = staticmethod(event_time_ns)
     alert_ids = staticmethod(alert_ids)
+    alert_labels = staticmethod(alert_labels)
 
 
 #: The audit format as a `normalize.base.Format`.
