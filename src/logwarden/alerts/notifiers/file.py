@@ -1,32 +1,37 @@
-"""Alerts appended to a file as JSON lines, synced so an alert written survives a crash."""
+"""Alerts appended to a file as JSON lines, synced so an alert written survives a crash.
+
+The lines are the stdout notifier's (`stdout.json_lines`): one per alert, its
+`AlertState` fields with `receiver`, `route`, `group_key`, `notification_id` and
+`notification_status`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
-import msgspec
-
+from logwarden.alerts.model import Notification
 from logwarden.alerts.notifiers.base import SendError
-from logwarden.records import Alert
+from logwarden.alerts.notifiers.stdout import json_lines
 
 __all__ = ["FileNotifier"]
 
 
 class FileNotifier:
-    kind = "file"
+    kind: ClassVar[str] = "file"
     #: payloads are JSON lines: several join into one send
-    joins = True
+    joins: ClassVar[bool] = True
+    per_alert: ClassVar[bool] = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._encode = msgspec.json.Encoder().encode
         self._fd: int | None = None
 
-    def render(self, alert: Alert) -> bytes:
-        return self._encode(alert) + b"\n"
+    def render(self, notification: Notification) -> bytes:
+        return json_lines(notification)
 
-    def send(self, payload: bytes) -> None:
+    def send(self, payload: bytes, key: str) -> None:
         try:
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +41,7 @@ class FileNotifier:
                 view = view[os.write(self._fd, view) :]
             os.fdatasync(self._fd)
         except OSError as exc:
+            self.close()
             raise SendError(f"{self.path}: {exc.strerror or exc}", retry=True) from exc
 
     def close(self) -> None:

@@ -1,30 +1,67 @@
-"""Alerts as JSON lines on standard output (the contract of `detect --format jsonl`)."""
+"""Alerts as JSON lines on standard output.
+
+A notification becomes one line per alert in it. A line starts with what a reader of
+`detect --format jsonl` looks for, about the alert's newest occurrence: `rule`, `time`,
+`output`, `audit_id`; then the alert's `AlertState` fields (`fingerprint`, `labels`,
+`annotations`, `severity`, `status` (the alert's own),
+`first_ns`, `last_ns`, `count`, `links`, `acknowledged_by`, `acknowledged_ns`,
+`resolved_by`, `resolved_ns`) and, about the notification it came in: `receiver`,
+`route`, `group_key`, `notification_id` (the idempotency key) and `notification_status`
+(``firing`` or ``resolved``). The file notifier writes the same lines.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 import msgspec
 
-from logwarden.records import Alert
+from logwarden.alerts.model import AlertState, Notification
 
-__all__ = ["StdoutNotifier"]
+__all__ = ["StdoutNotifier", "json_lines"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+def json_lines(notification: Notification) -> bytes:
+    """One JSON line per alert of `notification` (the shape in the module docstring)."""
+    about = {
+        "receiver": notification.receiver,
+        "route": notification.route,
+        "group_key": notification.group_key,
+        "notification_id": notification.id,
+        "notification_status": notification.status,
+    }
+    return b"".join(
+        _encode({**_newest(alert), **msgspec.structs.asdict(alert), **about}) + b"\n"
+        for alert in notification.alerts
+    )
+
+
+def _newest(alert: AlertState) -> dict[str, str | None]:
+    link = alert.links[-1] if alert.links else None
+    return {
+        "rule": alert.rule,
+        "time": link.time if link is not None else None,
+        "output": alert.annotations.get("summary"),
+        "audit_id": link.audit_id if link is not None else None,
+    }
 
 
 class StdoutNotifier:
-    kind = "stdout"
+    kind: ClassVar[str] = "stdout"
     #: payloads are JSON lines: several join into one send
-    joins = True
+    joins: ClassVar[bool] = True
+    per_alert: ClassVar[bool] = False
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self._stream = stream or sys.stdout.buffer
-        self._encode = msgspec.json.Encoder().encode
 
-    def render(self, alert: Alert) -> bytes:
-        return self._encode(alert) + b"\n"
+    def render(self, notification: Notification) -> bytes:
+        return json_lines(notification)
 
-    def send(self, payload: bytes) -> None:
+    def send(self, payload: bytes, key: str) -> None:
         self._stream.write(payload)
         self._stream.flush()
 

@@ -1,74 +1,82 @@
-"""Alerts POSTed as JSON to an HTTPS endpoint (any receiver that takes a JSON body).
+"""Notifications POSTed as JSON to an HTTPS endpoint, signed per Standard Webhooks.
 
-One alert per request, `Content-Type: application/json`, the body the alert's JSON
-(`detect --format jsonl`'s object). 2xx is delivered; 408, 429 and 5xx are retried by
-delivery; other statuses are not (the receiver refuses the payload itself).
+The body is the `Notification` as JSON (`id`, `receiver`, `route`, `group_key`,
+`group_labels`, `status`, `alerts` (each an `AlertState`), `time_ns`, `escalation`,
+`level`, `round`, `external_url`), `Content-Type: application/json`.
+
+With a secret (``whsec_<base64>``), each send carries the Standard Webhooks headers
+(https://www.standardwebhooks.com): `webhook-id` (the notification id: the same on every
+retry, so a receiver can drop what it already has), `webhook-timestamp` (unix seconds of
+this attempt) and `webhook-signature`, ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``
+keyed with the secret's decoded bytes. The signature is made in `send`, since the
+timestamp is the attempt's. Without a secret, `webhook-signature` is left out.
 """
 
 from __future__ import annotations
 
-import http.client
-import ssl
-import urllib.parse
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from typing import ClassVar
 
 import msgspec
 
-from logwarden.alerts.notifiers.base import SendError
-from logwarden.records import Alert
+from logwarden.alerts.model import Notification
+from logwarden.alerts.notifiers._http import HttpPost
 
-__all__ = ["WebhookNotifier"]
+__all__ = ["WebhookNotifier", "sign"]
 
-_RETRY = {408, 429}
+_encode = msgspec.json.Encoder().encode
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks `webhook-signature` value for one message."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _secret_key(secret: str) -> bytes:
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("webhook secret must be whsec_ followed by base64") from exc
 
 
 class WebhookNotifier:
-    kind = "webhook"
+    kind: ClassVar[str] = "webhook"
+    joins: ClassVar[bool] = False
+    per_alert: ClassVar[bool] = False
 
     def __init__(
         self,
         url: str,
         *,
+        secret: str | None = None,
         ca_file: str | None = None,
-        headers: dict[str, str] | None = None,
-        timeout_secs: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+        timeout_secs: float = 10.0,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError(f"webhook url must be https://HOST/...: {url}")
-        self.url = url
-        self._host = parts.hostname
-        self._port = parts.port or 443
-        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._context = ssl.create_default_context(cafile=ca_file)
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
-        self._timeout = timeout_secs
-        self._encode = msgspec.json.Encoder().encode
-        self._conn: http.client.HTTPSConnection | None = None
+        self._key = _secret_key(secret) if secret is not None else None
+        self._http = HttpPost(
+            url,
+            ca_file=ca_file,
+            headers={**(headers or {}), "Content-Type": "application/json"},
+            timeout_secs=timeout_secs,
+        )
 
-    def render(self, alert: Alert) -> bytes:
-        return self._encode(alert)
+    def render(self, notification: Notification) -> bytes:
+        return _encode(notification)
 
-    def send(self, payload: bytes) -> None:
-        try:
-            conn = self._connection()
-            conn.request("POST", self._target, body=payload, headers=self._headers)
-            response = conn.getresponse()
-            response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            raise SendError(f"{self.url}: {exc}", retry=True) from exc
-        if not 200 <= response.status < 300:
-            retry = response.status in _RETRY or response.status >= 500
-            raise SendError(f"{self.url}: HTTP {response.status} {response.reason}", retry=retry)
-
-    def _connection(self) -> http.client.HTTPSConnection:
-        if self._conn is None:
-            self._conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout, context=self._context
-            )
-        return self._conn
+    def send(self, payload: bytes, key: str) -> None:
+        now = int(time.time())
+        headers = {"webhook-id": key, "webhook-timestamp": str(now)}
+        if self._key is not None:
+            headers["webhook-signature"] = sign(self._key, key, now, payload)
+        self._http.post(payload, headers)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._http.close()
