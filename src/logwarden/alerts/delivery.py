@@ -1,143 +1,135 @@
 """Delivery: what every notifier gets once, so no notifier carries a copy of it.
 
-`Delivery` wraps one notifier with a bounded queue and a thread: `put` hands it an alert
-(blocking while the queue is full: backpressure, not loss), the thread renders and sends
-it, retrying a failed send with exponential backoff (`retries` times, from
-`backoff_secs`, doubling, at most 30 s) when the notifier says a retry may help; an alert
-still not delivered is counted in `logwarden_notify_failures_total` and logged with its
-fingerprint. A notifier whose payloads can be joined (`joins = True`: JSON lines to a file
-or stdout) gets what is queued in one send, so it writes and syncs once for many alerts.
-Alerts below the notifier's `min_severity` are not queued. `close` sends what
-is queued and stops. `Fanout` hands each alert to every delivery.
+`Dispatcher.submit` renders each notification with its receiver's notifier and puts the
+payloads in the outbox (`alerts.outbox`, on disk) in one transaction before it returns;
+nothing is acknowledged before it is durable. One `Delivery` thread per receiver then
+sends the receiver's payloads oldest first:
+
+- a send that fails with ``retry=True`` (or raises anything but `SendError`: a bug, logged
+  with its traceback) is tried again after an exponential backoff with jitter
+  (`_pacing.backoff_secs`), at least as long as the receiver's `Retry-After`; the
+  receiver's later payloads wait behind it, so order is kept and a receiver that is
+  down is not hammered. What is pending when logwarden stops is sent after it starts
+  again: a receiver down for an hour gets every notification when it is back.
+- a send refused with ``retry=False`` leaves the payload dead: kept in the outbox and
+  listed (`Dispatcher.failed`), counted, reported through `on_health`, and sent again
+  only when someone calls `Dispatcher.requeue`.
+- a receiver failing for `failing_after_secs` is reported once through
+  ``on_health(receiver, False, reason)``, and ``on_health(receiver, True, ...)`` follows
+  its next success: the manager raises (and resolves) an alert about the receiver itself.
+- sends are paced by a token bucket per receiver (`rate_limit_per_sec`, `burst`);
+  waiting for a token is not a failure.
+- a notifier whose payloads join (`joins`: lines to a file or stdout) gets up to 512
+  due payloads concatenated in one send; a `per_alert` notifier gets one notification
+  per alert, with id ``{id}/{fingerprint}``.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
-import threading
-import time
+from collections.abc import Sequence
 
-from logwarden.alerts.notifiers.base import Notifier, SendError
-from logwarden.metrics import Metrics
-from logwarden.records import SEVERITIES, Alert
+import msgspec
 
-__all__ = ["Delivery", "Fanout"]
+from logwarden.alerts._sender import Delivery, HealthCallback, ReceiverStats
+from logwarden.alerts.model import Notification
+from logwarden.alerts.outbox import Item, Outbox
+
+__all__ = ["Delivery", "Dispatcher", "HealthCallback", "ReceiverStats"]
 
 log = logging.getLogger("logwarden.alerts")
-_STOP = object()
-#: most alerts one send carries, for notifiers whose payloads join (`joins`)
-_BATCH = 512
 
 
-class Delivery:
-    """One notifier behind a queue, with retries (see module doc)."""
+class Dispatcher:
+    """What the alert manager talks to: `submit` notifications, `stats`, `close`.
 
-    def __init__(
-        self,
-        sink_id: str,
-        notifier: Notifier,
-        metrics: Metrics,
-        *,
-        min_severity: str = "info",
-        queue_alerts: int = 10_000,
-        retries: int = 5,
-        backoff_secs: float = 0.5,
-    ) -> None:
-        self.sink_id = sink_id
-        self._notifier = notifier
-        self._metrics = metrics
-        self._rank = SEVERITIES.index(min_severity)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_alerts)
-        self._retries = retries
-        self._backoff = backoff_secs
-        self._thread = threading.Thread(target=self._run, name=f"sink-{sink_id}", daemon=True)
-        #: alerts delivered, and alerts given up on
-        self.delivered = 0
-        self.failed = 0
+    Owns the deliveries (their notifiers) and the outbox they share: `close` closes them.
+    """
+
+    def __init__(self, deliveries: Sequence[Delivery], outbox: Outbox) -> None:
+        self._deliveries: dict[str, Delivery] = {}
+        for d in deliveries:
+            if d.receiver_id in self._deliveries or d.outbox is not outbox:
+                raise ValueError(f"receiver {d.receiver_id!r}: twice, or another outbox")
+            self._deliveries[d.receiver_id] = d
+        self._outbox = outbox
+        self._encode = msgspec.json.Encoder().encode
+        self._unrendered: collections.Counter[str] = collections.Counter()
+        self._final: dict[str, ReceiverStats] | None = None
 
     def start(self) -> None:
-        self._thread.start()
-
-    def put(self, alert: Alert) -> None:
-        if SEVERITIES.index(alert.severity) <= self._rank:
-            self._queue.put(alert)
-
-    def close(self) -> None:
-        """Deliver everything queued, then stop and release the notifier."""
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._notifier.close()
-
-    def _run(self) -> None:
-        joins = getattr(self._notifier, "joins", False)
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, Alert)
-            if not joins:
-                self._deliver([item])
-                continue
-            batch = [item]  # what else is waiting goes in the same send (one write, one sync)
-            while len(batch) < _BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    self._deliver(batch)
-                    return
-                assert isinstance(more, Alert)
-                batch.append(more)
-            self._deliver(batch)
-
-    def _deliver(self, alerts: list[Alert]) -> None:
-        render = self._notifier.render
-        payload = b"".join(render(a) for a in alerts)
-        alert = alerts[0]
-        delay = self._backoff
-        for attempt in range(self._retries + 1):
-            try:
-                self._notifier.send(payload)
-                self.delivered += len(alerts)
-                return
-            except SendError as exc:
-                if not exc.retry or attempt == self._retries:
-                    self.failed += len(alerts)
-                    self._metrics.notify_failures.labels(self.sink_id).inc(len(alerts))
-                    log.error(
-                        "sink %r could not deliver %d alert(s), the first %r (rule %r): %s",
-                        self.sink_id,
-                        len(alerts),
-                        alert.fingerprint,
-                        alert.rule,
-                        exc,
-                    )
-                    return
-                log.warning("sink %r: %s; retrying in %.1f s", self.sink_id, exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-
-
-class Fanout:
-    """Every alert to every delivery."""
-
-    def __init__(self, deliveries: list[Delivery]) -> None:
-        self.deliveries = deliveries
-
-    def start(self) -> None:
-        for d in self.deliveries:
+        for d in self._deliveries.values():
             d.start()
 
-    def __call__(self, alert: Alert) -> None:
-        for d in self.deliveries:
-            d.put(alert)
+    def submit(self, notifications: Sequence[Notification], now_ns: int) -> None:
+        """Render and put `notifications` in the outbox, durable when this returns, and
+        wake their deliveries. A receiver that is not configured is a ValueError (and
+        nothing is put); a notification the notifier cannot render is kept as unrendered."""
+        for n in notifications:
+            if n.receiver not in self._deliveries:
+                raise ValueError(f"notification {n.id!r} is for an unknown receiver {n.receiver!r}")
+        rows: list[tuple[str, str, bytes]] = []
+        failed: list[tuple[str, str, bytes, str]] = []
+        for n in notifications:
+            notifier = self._deliveries[n.receiver].notifier
+            for part in _split(n) if notifier.per_alert else [n]:
+                try:
+                    rows.append((n.receiver, part.id, notifier.render(part)))
+                except Exception as exc:
+                    log.exception(
+                        "notifier %r of receiver %r could not render notification %r;"
+                        " kept in the outbox as unrendered",
+                        notifier.kind,
+                        n.receiver,
+                        part.id,
+                    )
+                    error = f"render failed: {type(exc).__name__}: {exc}"
+                    failed.append((n.receiver, part.id, self._encode(part), error))
+                    self._unrendered[n.receiver] += 1
+        self._outbox.put(rows, now_ns, unrendered=failed)
+        for receiver in {n.receiver for n in notifications}:
+            self._deliveries[receiver].wake()
 
-    def close(self) -> None:
-        for d in self.deliveries:
-            d.close()
+    def close(self, drain_secs: float = 5.0) -> None:
+        """Send what is due now (for at most about `drain_secs`), stop, close the
+        notifiers and the outbox. What was not sent is sent after the next start."""
+        for d in self._deliveries.values():
+            d.stop(drain_secs)
+        for d in self._deliveries.values():
+            d.close(drain_secs)
+        self._final = self.stats()
+        self._outbox.close()
+
+    def stats(self) -> dict[str, ReceiverStats]:
+        """Each receiver's figures (after `close`, those it closed with)."""
+        if self._final is not None:
+            return self._final
+        stats = {}
+        for receiver, d in self._deliveries.items():
+            s = d.stats()
+            stats[receiver] = msgspec.structs.replace(s, dead=s.dead + self._unrendered[receiver])
+        return stats
 
     def failures(self) -> dict[str, int]:
-        """Alerts given up on so far, by sink id."""
-        return {d.sink_id: d.failed for d in self.deliveries}
+        """Notifications given up on in this process (refused or not rendered), by receiver."""
+        return {r: d.dead + self._unrendered[r] for r, d in self._deliveries.items()}
+
+    def failed(self, receiver: str | None = None) -> list[Item]:
+        """The dead and unrendered payloads kept in the outbox, oldest first."""
+        return self._outbox.failed(receiver)
+
+    def requeue(self, receiver: str, now_ns: int) -> int:
+        """Send the receiver's dead payloads again; returns how many."""
+        if receiver not in self._deliveries:
+            raise ValueError(f"unknown receiver {receiver!r}")
+        count = self._outbox.requeue(receiver, now_ns)
+        self._deliveries[receiver].wake()
+        return count
+
+
+def _split(n: Notification) -> list[Notification]:
+    """One notification per alert, for a `per_alert` notifier."""
+    if not n.alerts:
+        return [n]
+    return [msgspec.structs.replace(n, id=f"{n.id}/{a.fingerprint}", alerts=[a]) for a in n.alerts]
