@@ -92,7 +92,7 @@ class Service:
             f"service: {{listen: '127.0.0.1:{self.ops}'}}\n"
             f"sources: {{audit: {{type: k8s_audit_webhook, listen: '127.0.0.1:{self.port}'}}}}\n"
             "detect: {rules: [builtin, falco, sigma]}\n"
-            f"sinks: {{file: {{type: file, path: {self.alerts}}}}}\n"
+            f"receivers: {{file: {{type: file, path: {self.alerts}}}}}\n"
         )
         with open(root / "run.log", "wb") as log:
             self.proc = subprocess.Popen(

@@ -45,6 +45,26 @@ class Running:
     webhook_port: int
     ops_port: int
     alerts_file: Path
+    api_port: int = 0
+
+    @property
+    def api_token(self) -> str:
+        return (self.data / "api.token").read_text().strip()
+
+    def api(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None
+    ) -> tuple[int, Any]:
+        """A request to the alerts API (HTTPS, the service's CA, the bearer token)."""
+        context = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.api_port, context=context, timeout=30)
+        headers = {"Authorization": f"Bearer {self.api_token if token is None else token}"}
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
 
     @property
     def tls(self) -> Path:
@@ -96,12 +116,19 @@ class Running:
 
 
 @contextmanager
-def running(tmp: Path, extra: str = "", source: str = "", sources: str = "") -> Iterator[Running]:
+def running(
+    tmp: Path,
+    extra: str = "",
+    source: str = "",
+    sources: str = "",
+    receivers: str = "",
+    alerts: str = "",
+) -> Iterator[Running]:
     """The service with a file sink, its webhook source "audit" (plus `source` lines under
-    it, and `sources`: more sources) and `extra` top-level config; stopped (drained) on
-    exit."""
-    webhook, ops = free_port(), free_port()
-    alerts = tmp / "alerts.jsonl"
+    it, and `sources`: more sources), `receivers` (more receivers), `alerts` (lines under
+    `alerts:`) and `extra` top-level config; stopped (drained) on exit."""
+    webhook, ops, api = free_port(), free_port(), free_port()
+    alerts_file = tmp / "alerts.jsonl"
     text = (
         f"data_dir: {tmp / 'data'}\n"
         f"service: {{listen: '127.0.0.1:{ops}'}}\n"
@@ -111,10 +138,14 @@ def running(tmp: Path, extra: str = "", source: str = "", sources: str = "") -> 
         f"    listen: '127.0.0.1:{webhook}'\n"
         f"{source}"
         f"{sources}"
-        "sinks:\n"
+        "receivers:\n"
         "  file:\n"
         "    type: file\n"
-        f"    path: {alerts}\n"
+        f"    path: {alerts_file}\n"
+        f"{receivers}"
+        "alerts:\n"
+        f"  api: {{listen: '127.0.0.1:{api}'}}\n"
+        f"{alerts}"
         f"{extra}"
     )
     runtime = Runtime(load_text(text, "test.yaml", str(tmp)))
@@ -122,7 +153,7 @@ def running(tmp: Path, extra: str = "", source: str = "", sources: str = "") -> 
     thread.start()
     try:
         assert runtime.started.wait(30), "the service did not start"
-        yield Running(runtime, tmp / "data", webhook, ops, alerts)
+        yield Running(runtime, tmp / "data", webhook, ops, alerts_file, api)
     finally:
         runtime.stop()
         thread.join(60)

@@ -8,12 +8,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
 from conftest import TRACES
-from logwarden.alerts.delivery import Delivery, Fanout
-from logwarden.alerts.notifiers.file import FileNotifier
 from logwarden.detect.engine import Engine
 from logwarden.detect.rulesets import load_rules
 from logwarden.detect.silence import RESUMED, STOPPED, SilenceWatch, Watched
@@ -59,8 +59,33 @@ class Collected:
     def close(self) -> None:
         pass
 
-    def failures(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         return {}
+
+
+class Written(Collected):
+    """A sink that appends each alert to a file as a JSON line (visible from another
+    process: the detection worker's)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def __call__(self, alert: Alert) -> None:
+        with self.path.open("ab") as out:
+            out.write(msgspec.json.encode(alert) + b"\n")
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "file": {
+                "sent": 1,
+                "retried": 0,
+                "dead": 0,
+                "pending": 0,
+                "oldest_pending_age_secs": 0.0,
+                "failing": False,
+            }
+        }
 
 
 def make(ledger: Path, **options: object) -> tuple[Pipeline, Collected, Metrics]:
@@ -199,7 +224,7 @@ def test_a_detection_worker_process_raises_the_same_alerts(tmp_path: Path) -> No
     rules = load_rules(["builtin"])
     engine = Engine(rules.rules, correlations=rules.correlations)
     metrics = Metrics()
-    sinks = Fanout([Delivery("file", FileNotifier(alerts_file), metrics)])
+    sinks = Written(alerts_file)
     worker = Pipeline(
         LedgerSink(tmp_path / "b", SIGNER), engine, sinks, metrics, detect_worker=True
     )
@@ -218,3 +243,4 @@ def test_a_detection_worker_process_raises_the_same_alerts(tmp_path: Path) -> No
         assert (
             f'logwarden_alerts_total{{rule="{rule}",severity="{severity}"}} {float(n)}' in exposed
         )
+    assert 'logwarden_notifications_sent_total{receiver="file"} 1.0' in exposed

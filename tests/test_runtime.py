@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from logwarden.ledger.keys import load_verifiers
 from logwarden.ledger.tail import recent_entries
@@ -45,7 +46,7 @@ class Service:
             f"data_dir: {tmp / 'data'}\n"
             f"service: {{listen: '127.0.0.1:{self.ops}'}}\n"
             f"sources: {{audit: {{type: k8s_audit_webhook, listen: '127.0.0.1:{self.port}'}}}}\n"
-            f"sinks: {{file: {{type: file, path: {tmp / 'alerts.jsonl'}}}}}\n"
+            f"receivers: {{file: {{type: file, path: {tmp / 'alerts.jsonl'}}}}}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -143,21 +144,35 @@ def test_kill_9_under_load_loses_no_acknowledged_event_and_stores_none_twice(
 
 def test_a_quiet_source_raises_an_alert_that_clears_when_it_sends_again(tmp_path: Path) -> None:
     batch = event_list(demo_lines()[:2])
-    with running(tmp_path, source="    silence_after_secs: 1\n") as svc:
+    stopped_rule = "Log Source Stopped Sending"
+
+    def stopped() -> list[dict[str, Any]]:
+        return [a for a in svc.alerts() if a["rule"] == stopped_rule]
+
+    with running(
+        tmp_path,
+        source="    silence_after_secs: 1\n",
+        alerts="  route: {group_interval: 1s}\n",
+    ) as svc:
         assert svc.post(batch)[0] == 200
         deadline = time.monotonic() + 20
-        while "Log Source Stopped Sending" not in {a["rule"] for a in svc.alerts()}:
+        while not stopped():
             assert time.monotonic() < deadline, "no silence alert"
             time.sleep(0.1)
         _, metrics = svc.ops("/metrics")
         assert 'logwarden_source_silent{source="audit"} 1.0' in metrics
         assert svc.post(event_list(demo_lines()[2:4]))[0] == 200
-        while "Log Source Resumed Sending" not in {a["rule"] for a in svc.alerts()}:
+        while stopped()[-1]["status"] != "resolved":
             assert time.monotonic() < deadline, "the silence alert did not clear"
             time.sleep(0.1)
-    stopped = next(a for a in svc.alerts() if a["rule"] == "Log Source Stopped Sending")
-    assert stopped["severity"] == "high"
-    assert stopped["output"].startswith("audit events stopped arriving from audit")
+    first, cleared = stopped()
+    assert (first["severity"], first["status"], first["labels"]["source_id"]) == (
+        "high",
+        "firing",
+        "audit",
+    )
+    assert first["output"].startswith("audit events stopped arriving from audit")
+    assert cleared["resolved_by"] == "logwarden" and cleared["fingerprint"] == first["fingerprint"]
 
 
 def test_an_audit_log_file_is_followed_and_resumed_after_a_restart(tmp_path: Path) -> None:

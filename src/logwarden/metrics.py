@@ -7,7 +7,8 @@ so that an alert rule can say so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -63,10 +64,41 @@ class Metrics:
             ["rule", "severity"],
             registry=r,
         )
+        self.notifications_sent = Counter(
+            "logwarden_notifications_sent_total",
+            "Notifications a receiver took, by receiver",
+            ["receiver"],
+            registry=r,
+        )
+        self.notifications_retried = Counter(
+            "logwarden_notifications_retried_total",
+            "Failed sends that will be tried again, by receiver",
+            ["receiver"],
+            registry=r,
+        )
         self.notify_failures = Counter(
-            "logwarden_notify_failures_total",
-            "Alerts a sink could not deliver after its retries, by sink",
-            ["sink"],
+            "logwarden_notifications_failed_total",
+            "Notifications a receiver refused or that could not be rendered (kept in the "
+            "outbox until requeued), by receiver",
+            ["receiver"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "logwarden_outbox_pending",
+            "Notifications waiting in the outbox, by receiver",
+            ["receiver"],
+            registry=r,
+        )
+        self.outbox_oldest = Gauge(
+            "logwarden_outbox_oldest_age_seconds",
+            "Age of the oldest notification waiting for a receiver",
+            ["receiver"],
+            registry=r,
+        )
+        self.receiver_failing = Gauge(
+            "logwarden_receiver_failing",
+            "1 while a receiver's last send failed",
+            ["receiver"],
             registry=r,
         )
         self.queue = Gauge(
@@ -97,10 +129,29 @@ class Metrics:
             registry=r,
         )
         self._refresh: list[Callable[[], None]] = []
+        self._delivered: dict[tuple[str, str], int] = {}
 
     def on_scrape(self, refresh: Callable[[], None]) -> None:
         """Call `refresh` before each exposition (gauges computed from live state)."""
         self._refresh.append(refresh)
+
+    def deliveries(self, stats: Mapping[str, Mapping[str, Any]]) -> None:
+        """Take each receiver's delivery figures (`alerts.delivery.ReceiverStats` as a
+        mapping; counters are totals since its process started)."""
+        for receiver, s in stats.items():
+            for name, counter in (
+                ("sent", self.notifications_sent),
+                ("retried", self.notifications_retried),
+                ("dead", self.notify_failures),
+            ):
+                total = int(s[name])
+                delta = total - self._delivered.get((receiver, name), 0)
+                if delta > 0:
+                    counter.labels(receiver).inc(delta)
+                self._delivered[(receiver, name)] = total
+            self.outbox_pending.labels(receiver).set(s["pending"])
+            self.outbox_oldest.labels(receiver).set(s["oldest_pending_age_secs"])
+            self.receiver_failing.labels(receiver).set(1 if s["failing"] else 0)
 
     def expose(self) -> bytes:
         """The text exposition format of every metric."""

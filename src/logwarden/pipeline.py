@@ -1,4 +1,4 @@
-"""The monitoring pipeline: sources → redact → ledger → detect → alert sinks.
+"""The monitoring pipeline: sources → redact → ledger → detect → alerts.
 
 Sources hand batches of records to `Pipeline.submit`, which returns a future that is done
 once the whole batch is durable in the ledger (the webhook answers 200 only then, a file
@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+import msgspec
 
 from logwarden.detect.engine import Engine
 from logwarden.detect.silence import SilenceWatch
@@ -204,7 +206,10 @@ class Pipeline:
             self._sinks.close()
 
     def _refresh(self) -> None:
-        """Gauges read from the ledger when metrics are scraped."""
+        """Gauges read from the ledger (and, without a worker, the receivers' delivery
+        figures) when metrics are scraped."""
+        if self.worker is None:
+            self.metrics.deliveries(msgspec.to_builtins(self._sinks.stats()))
         try:
             writer = self.ledger.writer
         except LedgerError:  # not started, or stopped

@@ -1,12 +1,13 @@
 """`logwarden run` assembled: every part built from a `Config`, started and stopped in order.
 
 Start: the data directory, the ledger's signing key (generated on first start), the
-ledger, the rules, the alert sinks, the pipeline, the file sources (a thread each), then
-the HTTPS webhooks and the operations endpoint. Stop (SIGTERM, SIGINT, or `stop()`): the
-webhooks stop taking requests and finish those in flight, the file sources stop after
-their current batch, the pipeline drains (everything accepted reaches the ledger, the
-detectors and the sinks), the sinks deliver what they hold, and the operations endpoint
-closes last.
+ledger, the rules, the alert stage (routing, escalation, receivers), the pipeline, the file
+sources (a thread each), then the HTTPS webhooks, the alerts API and the operations
+endpoint. Stop (SIGTERM, SIGINT, or `stop()`): the webhooks and the API stop taking
+requests and finish those in flight, the file sources stop after their current batch, the
+pipeline drains (everything accepted reaches the ledger, the detectors and the alert
+stage), the receivers are sent what is due (the rest stays in the outbox for the next
+start), and the operations endpoint closes last.
 """
 
 from __future__ import annotations
@@ -26,25 +27,16 @@ from typing import BinaryIO
 
 import msgspec
 
-from logwarden.alerts.delivery import Delivery, Fanout
-from logwarden.alerts.notifiers.base import Notifier
-from logwarden.alerts.notifiers.file import FileNotifier
-from logwarden.alerts.notifiers.stdout import StdoutNotifier
-from logwarden.alerts.notifiers.webhook import WebhookNotifier
-from logwarden.config import (
-    Config,
-    FileSink,
-    K8sAuditFileSource,
-    K8sAuditWebhookSource,
-    StdoutSink,
-    WebhookSink,
-)
+from logwarden.alerts.api import AlertsApi
+from logwarden.alerts.setup import alert_stage, api_token
+from logwarden.alerts.state import AlertStore
+from logwarden.config import Config, K8sAuditFileSource, K8sAuditWebhookSource
 from logwarden.detect.engine import Engine
 from logwarden.detect.rulesets import load_rules
 from logwarden.detect.silence import SilenceWatch, Watched
 from logwarden.detect.suppression import Suppressor
 from logwarden.errors import UsageError
-from logwarden.generate.pki import ensure_service_pki
+from logwarden.generate.pki import ServicePki, ensure_service_pki
 from logwarden.ledger import keys, note
 from logwarden.ledger.sink import LedgerSink
 from logwarden.ledger.writer import WriterOptions
@@ -95,6 +87,7 @@ class Runtime:
         self.service = Service(_listener(self.config.service.listen), self.metrics, self._not_ready)
         self.urls: dict[str, str] = {}
         self._webhooks()
+        self._api()
         self._file_sources()
 
     # -- building --------------------------------------------------------------------------
@@ -130,13 +123,11 @@ class Runtime:
             lateness_ns=int(c.detect.lateness_secs * 1e9),
         )
         suppressor = Suppressor.for_rules(rules.rules, int(c.detect.suppress_secs * 1e9))
-        self.fanout = Fanout(
-            [
-                Delivery(
-                    sink_id, self._notifier(sink), self.metrics, min_severity=sink.min_severity
-                )
-                for sink_id, sink in c.sinks.items()
-            ]
+        api = c.alerts.api
+        self.alerts = alert_stage(
+            c,
+            stdout=self.stdout,
+            external_url=f"https://{api.listen}/api/v1/alerts" if api.enabled else None,
         )
         watched = {
             source_id: Watched("audit events", k8s_audit.SOURCE, source.silence_after_secs)
@@ -145,7 +136,7 @@ class Runtime:
         return Pipeline(
             ledger,
             engine,
-            self.fanout,
+            self.alerts,
             self.metrics,
             redactor=Redactor(c.redact.extra_paths),
             suppressor=suppressor,
@@ -155,13 +146,24 @@ class Runtime:
             detect_worker=c.pipeline.detect_worker,
         )
 
-    def _notifier(self, sink: StdoutSink | FileSink | WebhookSink) -> Notifier:
-        if isinstance(sink, StdoutSink):
-            return StdoutNotifier(self.stdout)
-        if isinstance(sink, FileSink):
-            return FileNotifier(sink.path)
-        return WebhookNotifier(
-            sink.url, ca_file=sink.ca_file, headers=sink.headers, timeout_secs=sink.timeout_secs
+    def _api(self) -> None:
+        """The alerts API on its own HTTPS listener (the service's certificate)."""
+        api = self.config.alerts.api
+        if not api.enabled:
+            return
+        listen = _listener(api.listen)
+        if api.tls_cert_file is not None and api.tls_key_file is not None:
+            tls = TlsFiles(Path(api.tls_cert_file), Path(api.tls_key_file))
+        else:
+            pki = self._pki(listen)
+            tls = TlsFiles(pki.server_cert, pki.server_key)
+        store = AlertStore(self.data_dir / "alerts.db")
+        self.service.add_api(AlertsApi(store, api_token(api.token_file)), listen, tls)
+        self.urls["alerts-api"] = f"https://{api.listen}/api/v1/"
+        log.info(
+            "alerts API on https://%s/api/v1/, requiring the bearer token of %s",
+            api.listen,
+            api.token_file,
         )
 
     def _webhooks(self) -> None:
@@ -206,12 +208,17 @@ class Runtime:
         if not source.generates_tls:
             assert source.tls_cert_file is not None and source.tls_key_file is not None
             return TlsFiles(Path(source.tls_cert_file), Path(source.tls_key_file), client_ca), None
+        pki = self._pki(listen)
         directory = self.data_dir / "tls"
-        hosts = sorted({"localhost", "127.0.0.1", "::1", listen.host, socket.gethostname()})
-        pki = ensure_service_pki(directory, [h for h in hosts if h not in ("", "0.0.0.0", "::")])
         if client_ca is None and source.bearer_token_file is None:
             client_ca = pki.ca
         return TlsFiles(pki.server_cert, pki.server_key, client_ca), directory
+
+    def _pki(self, listen: Listener) -> ServicePki:
+        """The service's generated CA and certificates (made on first start)."""
+        hosts = sorted({"localhost", "127.0.0.1", "::1", listen.host, socket.gethostname()})
+        usable = [h for h in hosts if h not in ("", "0.0.0.0", "::")]
+        return ensure_service_pki(self.data_dir / "tls", usable)
 
     def _file_sources(self) -> None:
         for source_id, source in self.config.sources.items():

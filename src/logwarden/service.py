@@ -1,4 +1,5 @@
-"""The HTTP side of `logwarden run`: the audit webhooks (HTTPS) and the operations endpoint.
+"""The HTTP side of `logwarden run`: the audit webhooks and the alerts API (HTTPS), and the
+operations endpoint.
 
 Each `k8s_audit_webhook` source gets its own HTTPS listener (uvicorn, TLS 1.2 or newer);
 with a client CA configured, a client without a certificate that CA signed is refused
@@ -27,8 +28,9 @@ from typing import Any
 
 import uvicorn
 
+from logwarden._asgi import Receive, Scope, Send, reply
+from logwarden.alerts.api import AlertsApi
 from logwarden.metrics import CONTENT_TYPE, Metrics
-from logwarden.sources._asgi import Receive, Scope, Send, reply
 from logwarden.sources.k8s_audit_webhook import K8sAuditWebhook
 
 __all__ = ["Listener", "Service", "TlsFiles"]
@@ -67,9 +69,13 @@ class Service:
         self._metrics = metrics
         self._ready = ready
         self._ops = _server(self._operations, operations, None)
-        self._webhooks: list[tuple[K8sAuditWebhook, _Server]] = []
+        self._webhooks: list[tuple[Any, _Server]] = []
 
     def add_webhook(self, app: K8sAuditWebhook, listen: Listener, tls: TlsFiles) -> None:
+        self._webhooks.append((app, _server(app, listen, tls)))
+
+    def add_api(self, app: AlertsApi, listen: Listener, tls: TlsFiles) -> None:
+        """The alerts API on its own HTTPS listener; it stops with the webhooks."""
         self._webhooks.append((app, _server(app, listen, tls)))
 
     async def serve(self, stop: asyncio.Event) -> None:

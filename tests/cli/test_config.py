@@ -21,7 +21,7 @@ sources:
     type: k8s_audit_webhook
     tls_cert_file: tls.crt
     tls_key_file: tls.key
-sinks:
+receivers:
   hook: {type: webhook, url: "http://siem.example.com"}
 """
 
@@ -55,7 +55,7 @@ def test_check_a_bad_file_prints_every_problem_and_exits_2(
         f'{bad}:2: service.listen: expected host:port, got "9095"',
         f"{bad}:4: sources.audit: no client authentication: set client_ca_file (mTLS) or "
         "bearer_token_file, or allow_unauthenticated: true to accept anyone who can reach listen",
-        f'{bad}:9: sinks.hook.url: expected an https:// URL, got "http://siem.example.com"',
+        f'{bad}:9: receivers.hook.url: expected an https:// URL, got "http://siem.example.com"',
         f"{bad}: 3 problems",
     ]
 
@@ -82,9 +82,10 @@ def test_show_without_a_file_prints_the_embedded_default(
     shown = yaml.safe_load(out)
     assert shown["service"]["listen"] == "127.0.0.1:9095"
     assert shown["sources"]["audit"]["type"] == "k8s_audit_webhook"
-    assert shown["sinks"] == {
-        "stdout": {"type": "stdout", "format": "jsonl", "min_severity": "info"}
+    assert shown["receivers"] == {
+        "stdout": {"type": "stdout", "rate_limit_per_sec": 0.0, "burst": 10}
     }
+    assert shown["alerts"]["api"]["listen"] == "127.0.0.1:9443"
     assert load_text(out) == load(None)
 
 

@@ -41,7 +41,7 @@ def test_every_error_of_a_file_is_reported_at_once_with_line_and_path(tmp_path: 
         "  segment_bytes: 1 MiB\n"  # 13
         "detect:\n"  # 14
         "  rules: builtin\n"  # 15
-        "sinks:\n"  # 16
+        "receivers:\n"  # 16
         "  hook: {type: webhook, url: 'http://siem.example.com/'}\n"  # 17
         "pipeline: {queue_events: 0, batch_events: 1}\n"  # 18
         "colour: blue\n"  # 19
@@ -58,10 +58,10 @@ def test_every_error_of_a_file_is_reported_at_once_with_line_and_path(tmp_path: 
         f'{f}:12: ledger.fsync: expected one of "always", "checkpoint", got "sometimes"',
         f'{f}:13: ledger.segment_bytes: expected an integer, got "1 MiB"',
         f'{f}:15: detect.rules: expected a list, got "builtin"',
-        f'{f}:17: sinks.hook.url: expected an https:// URL, got "http://siem.example.com/"',
+        f'{f}:17: receivers.hook.url: expected an https:// URL, got "http://siem.example.com/"',
         f"{f}:18: pipeline.queue_events: expected an integer >= 1, got 0",
         f"{f}:19: colour: unknown field; expected one of: data_dir, service, sources, redact, "
-        "ledger, detect, sinks, pipeline",
+        "ledger, detect, receivers, alerts, pipeline",
     ]
     assert isinstance(caught.value, LogwardenError)
     first = caught.value.problems[0]
@@ -74,14 +74,15 @@ def test_unknown_keys_are_rejected_at_every_level_with_a_suggestion() -> None:
         "service: {listen: '127.0.0.1:1', bind: x}\n"
         "sources:\n"
         "  a: {type: k8s_audit_file, path: /x, poll_interval: 1}\n"
-        "sinks:\n"
-        "  s: {type: stdout, min_severity: high, colour: true}\n"
+        "receivers:\n"
+        "  s: {type: stdout, burst: 2, colour: true}\n"
     ) == [
         'logwarden.yaml:1: sorces: unknown field; did you mean "sources"?',
         "logwarden.yaml:2: service.bind: unknown field; expected one of: listen, log_format",
         "logwarden.yaml:4: sources.a.poll_interval: unknown field; "
         'did you mean "poll_interval_secs"?',
-        "logwarden.yaml:6: sinks.s.colour: unknown field; expected one of: format, min_severity",
+        "logwarden.yaml:6: receivers.s.colour: unknown field; expected one of: "
+        "rate_limit_per_sec, burst",
     ]
 
 
@@ -122,21 +123,36 @@ def test_unknown_keys_are_rejected_at_every_level_with_a_suggestion() -> None:
             "sources.a.allow_unauthenticated: expected true or false, got 1",
         ),
         (
-            "sinks: {s: {type: stdout, min_severity: urgent}}\n",
-            "sinks.s.min_severity: expected one of "
-            '"critical", "high", "medium", "low", "info", got "urgent"',
+            "receivers: {s: {type: stdout, burst: 0}}\n",
+            "receivers.s.burst: expected an integer >= 1, got 0",
         ),
         (
-            "sinks: {s: {type: stdout, format: json}}\n",
-            'sinks.s.format: expected "jsonl", got "json"',
+            "receivers: {s: {type: email, host: h, from_address: a@b, to: [c@d], tls: ssl}}\n",
+            'receivers.s.tls: expected one of "starttls", "smtps", "none", got "ssl"',
+        ),
+        (
+            "alerts: {route: {group_wait: 30 seconds}}\n",
+            "alerts.route.group_wait: expected a duration like 30s, 5m, 4h or 1h30m, "
+            'got "30 seconds"',
+        ),
+        (
+            "alerts: {route: {routes: [{matchers: ['severity~high']}]}}\n",
+            'alerts.route.routes[0].matchers[0]: expected a label matcher: name="value", '
+            'name!="value", name=~"regex" or name!~"regex", got "severity~high"',
+        ),
+        (
+            "alerts: {inhibit_rules: [{source_matchers: ['a=~\"(\"'], target_matchers: []}]}\n",
+            "alerts.inhibit_rules[0].source_matchers[0]: expected a matcher with a valid "
+            "regular expression (missing ), unterminated subpattern at position 0), "
+            'got "a=~\\"(\\""',
         ),
         (
             "service: {log_format: JSON}\n",
             'service.log_format: expected one of "text", "json", got "JSON"',
         ),
         (
-            "sinks: {s: {type: file, path: 2024-01-01}}\n",
-            "sinks.s.path: expected a path, got 2024-01-01 (date)",
+            "receivers: {s: {type: file, path: 2024-01-01}}\n",
+            "receivers.s.path: expected a path, got 2024-01-01 (date)",
         ),
     ],
 )
@@ -189,29 +205,29 @@ def test_listen_addresses_are_host_and_port(text: str, message: str) -> None:
         ("ledger: {path: ''}", 'ledger.path: expected a non-empty path, got ""'),
         ("detect: {lateness_secs: -5}", "detect.lateness_secs: expected a number >= 0, got -5.0"),
         (
-            "sinks: {w: {type: webhook, url: 'https://x', timeout_secs: 0}}",
-            "sinks.w.timeout_secs: expected a number > 0, got 0.0",
+            "receivers: {w: {type: webhook, url: 'https://x', timeout_secs: 0}}",
+            "receivers.w.timeout_secs: expected a number > 0, got 0.0",
         ),
         (
-            "sinks: {w: {type: webhook, url: 'https:///path'}}",
-            'sinks.w.url: expected an https:// URL, got "https:///path"',
+            "receivers: {w: {type: webhook, url: 'https:///path'}}",
+            'receivers.w.url: expected an https:// URL, got "https:///path"',
         ),
         (
-            "sinks: {w: {type: webhook, url: 'https://x:99999/'}}",
-            'sinks.w.url: expected an https:// URL with a port in 1-65535, got "https://x:99999/"',
+            "receivers: {w: {type: webhook, url: 'https://x:99999/'}}",
+            'receivers.w.url: expected an https:// URL with a port in 1-65535, got "https://x:99999/"',
         ),
         (
-            "sinks: {w: {type: webhook, url: 'https://x', headers: {'A B': c}}}",
-            'sinks.w.headers["A B"]: expected an HTTP header name, got "A B"',
+            "receivers: {w: {type: webhook, url: 'https://x', headers: {'A B': c}}}",
+            'receivers.w.headers["A B"]: expected an HTTP header name, got "A B"',
         ),
         (
-            "sinks: {w: {type: webhook, url: 'https://x', headers: {A: \"b\\nc\"}}}",
-            "sinks.w.headers.A: expected an HTTP header value without control characters, "
+            "receivers: {w: {type: webhook, url: 'https://x', headers: {A: \"b\\nc\"}}}",
+            "receivers.w.headers.A: expected an HTTP header value without control characters, "
             'got "b\\nc"',
         ),
         (
-            "sinks: {w: {type: webhook, url: 'https://x', headers: {A: 1}}}",
-            "sinks.w.headers.A: expected an HTTP header value, got 1",
+            "receivers: {w: {type: webhook, url: 'https://x', headers: {A: 1}}}",
+            "receivers.w.headers.A: expected an HTTP header value, got 1",
         ),
         (
             "redact: {extra_paths: [requestObject..password]}",
@@ -225,8 +241,8 @@ def test_listen_addresses_are_host_and_port(text: str, message: str) -> None:
         ),
         ("sources: {}", "sources: expected at least 1 entry, got none"),
         (
-            "sinks: {'a b': {type: stdout}}",
-            'sinks["a b"]: expected an id of letters, digits, '
+            "receivers: {'a b': {type: stdout}}",
+            'receivers["a b"]: expected an id of letters, digits, '
             """'_', '.' and '-', starting with a letter or digit, got "a b\"""",
         ),
         (
@@ -244,7 +260,7 @@ def test_components_need_a_known_type_and_their_required_fields() -> None:
         "sources:\n"
         "  a: {path: /x}\n"
         "  b: {type: journald}\n"
-        "sinks:\n"
+        "receivers:\n"
         "  c:\n"
         "    type: webhook\n"
         "  d: {type: [file]}\n"
@@ -253,8 +269,9 @@ def test_components_need_a_known_type_and_their_required_fields() -> None:
         '"k8s_audit_webhook", "k8s_audit_file")',
         'logwarden.yaml:3: sources.b.type: expected one of "k8s_audit_webhook", '
         '"k8s_audit_file", got "journald"',
-        'logwarden.yaml:5: sinks.c: missing required field "url"',
-        'logwarden.yaml:7: sinks.d.type: expected one of "stdout", "file", "webhook", got a list',
+        'logwarden.yaml:5: receivers.c: missing required field "url"',
+        'logwarden.yaml:7: receivers.d.type: expected one of "stdout", "file", "webhook", '
+        '"alertmanager", "pagerduty", "slack", "cloudevents", "email", got a list',
     ]
 
 
@@ -326,3 +343,21 @@ def test_a_file_that_cannot_be_read_is_one_problem(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load(str(binary))
+
+
+def test_routes_and_escalations_name_receivers_and_policies_that_exist() -> None:
+    assert problems(
+        "receivers: {a: {type: stdout}}\n"
+        "alerts:\n"
+        "  route:\n"
+        "    receiver: pager\n"
+        "    routes: [{escalation: oncall}]\n"
+        "  escalations:\n"
+        "    night: {levels: [{receivers: [a, sms]}]}\n"
+    ) == [
+        "logwarden.yaml:4: alerts.route.receiver: no receiver 'pager' (receivers: a)",
+        "logwarden.yaml:5: alerts.route.routes[0].escalation: no escalation policy 'oncall' "
+        "under alerts.escalations",
+        "logwarden.yaml:7: alerts.escalations.night.levels[0].receivers[1]: no receiver 'sms' "
+        "(receivers: a)",
+    ]

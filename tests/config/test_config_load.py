@@ -10,16 +10,19 @@ import pytest
 
 from logwarden.config import (
     Config,
-    FileSink,
     K8sAuditFileSource,
     K8sAuditWebhookSource,
-    StdoutSink,
-    WebhookSink,
     dump,
     load,
     load_text,
 )
 from logwarden.config.docs import EXAMPLE
+from logwarden.config.receivers import (
+    FileReceiver,
+    PagerDutyReceiver,
+    SlackReceiver,
+    StdoutReceiver,
+)
 
 
 @pytest.fixture
@@ -41,7 +44,9 @@ def test_no_file_is_the_embedded_default_on_localhost(home: Path) -> None:
     assert audit.listen == "127.0.0.1:8443" and audit.path == "/audit"
     assert audit.generates_tls and not audit.allow_unauthenticated
     assert audit.max_body_bytes == 10 * 1024 * 1024 and audit.silence_after_secs == 300
-    assert config.sinks == {"stdout": StdoutSink()}
+    assert config.receivers == {"stdout": StdoutReceiver()}
+    assert config.alerts.route.receiver is None and config.alerts.escalations == {}
+    assert config.alerts.api.token_file == str(state / "api.token")
     assert config.ledger.path == str(state / "ledger")
     assert config.ledger.key_file == str(state / "ledger.key")
     assert config.ledger.fsync == "always" and config.ledger.anchor is None
@@ -75,12 +80,24 @@ def test_the_documented_example_is_a_full_valid_file(tmp_path: Path) -> None:
     assert config.ledger.anchor == "/mnt/worm/logwarden"
     assert config.detect.rules == ["builtin", "falco", "sigma", str(tmp_path / "rules" / "local")]
     assert config.detect.match == "all" and config.detect.suppress_secs == 300
-    console, archive, soc = (config.sinks[k] for k in ("console", "archive", "soc"))
-    assert console == StdoutSink(min_severity="medium")
-    assert archive == FileSink(path="/var/log/logwarden/alerts.jsonl")
-    assert isinstance(soc, WebhookSink) and soc.min_severity == "high"
-    assert soc.url == "https://siem.example.com/hooks/logwarden"
-    assert soc.headers == {"X-Cluster": "prod-eu-1"} and soc.timeout_secs == 5
+    console, archive, chat, oncall = (
+        config.receivers[k] for k in ("console", "archive", "chat", "oncall")
+    )
+    assert console == StdoutReceiver()
+    assert archive == FileReceiver(path="/var/log/logwarden/alerts.jsonl")
+    assert isinstance(chat, SlackReceiver) and chat.url_file == "/etc/logwarden/slack.url"
+    assert isinstance(oncall, PagerDutyReceiver)
+    route = config.alerts.route
+    assert (route.receiver, route.group_by, route.group_wait) == (
+        "archive",
+        ["alertname", "namespace"],
+        "30s",
+    )
+    assert route.routes[0].continue_ and route.routes[1].escalation == "oncall"
+    policy = config.alerts.escalations["oncall"]
+    assert [lv.receivers for lv in policy.levels] == [["chat"], ["oncall"]]
+    assert policy.repeat == 1
+    assert config.alerts.inhibit_rules[0].equal == ["source"]
 
 
 def test_relative_paths_are_relative_to_the_config_file_and_tilde_is_expanded(
@@ -99,7 +116,7 @@ def test_relative_paths_are_relative_to_the_config_file_and_tilde_is_expanded(
         "  log: {type: k8s_audit_file, path: /var/log/audit.log}\n"
         "ledger: {anchor: ../anchor}\n"
         "detect: {rules: [builtin, falco, my-rules, /opt/rules]}\n"
-        "sinks: {out: {type: file, path: alerts.jsonl}}\n"
+        "receivers: {out: {type: file, path: alerts.jsonl}}\n"
     )
     monkeypatch.chdir(tmp_path)  # the working directory plays no part
     config = load("etc/logwarden/logwarden.yaml")
@@ -114,7 +131,7 @@ def test_relative_paths_are_relative_to_the_config_file_and_tilde_is_expanded(
     assert config.ledger.key_file == str(here / "state" / "ledger.key")
     assert config.ledger.anchor == str(tmp_path / "etc" / "anchor")
     assert config.detect.rules == ["builtin", "falco", str(here / "my-rules"), "/opt/rules"]
-    assert config.sinks["out"] == FileSink(path=str(here / "alerts.jsonl"))
+    assert config.receivers["out"] == FileReceiver(path=str(here / "alerts.jsonl"))
 
 
 def test_load_text_resolves_against_its_base_dir(tmp_path: Path) -> None:

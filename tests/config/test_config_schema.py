@@ -7,7 +7,7 @@ from typing import Any, get_args
 import msgspec
 import pytest
 
-from logwarden.config import Config, LedgerConfig, SinkConfig, SourceConfig
+from logwarden.config import Config, LedgerConfig, ReceiverConfig, SourceConfig
 from logwarden.config._types import fields, is_struct, spec, struct_members, tag_of
 from logwarden.config.checks import RULE_SETS
 from logwarden.config.schema import DetectConfig, Severity
@@ -17,13 +17,17 @@ from logwarden.ledger.writer import FSYNC_POLICIES
 from logwarden.records import SEVERITIES
 
 
-def structs(cls: type[msgspec.Struct]) -> list[type[msgspec.Struct]]:
-    """`cls` and every struct reachable from its fields."""
-    found = [cls]
+def structs(
+    cls: type[msgspec.Struct], seen: list[type[msgspec.Struct]] | None = None
+) -> list[type[msgspec.Struct]]:
+    """`cls` and every struct reachable from its fields (through lists and mappings)."""
+    found = seen if seen is not None else []
+    found.append(cls)
     for f in fields(cls):
-        s = spec(f.spec.args[1]) if f.spec.origin is dict else f.spec
+        s = spec(f.spec.args[-1]) if f.spec.origin in (dict, list) and f.spec.args else f.spec
         for member in struct_members(s.base) or ((s.base,) if is_struct(s.base) else ()):
-            found += structs(member)
+            if member not in found:
+                structs(member, found)
     return found
 
 
@@ -31,17 +35,28 @@ ALL = structs(Config)
 
 
 def test_every_field_of_every_section_says_what_it_means() -> None:
-    assert len(ALL) == 11
+    assert len(ALL) == 22
     for cls in ALL:
         assert cls.__doc__, cls
         for f in fields(cls):
             assert f.spec.description.strip(), f"{cls.__name__}.{f.name}"
 
 
+#: a good value of each required field that is not a string
+REQUIRED: dict[str, Any] = {
+    "levels": [{"receivers": ["r"]}],
+    "receivers": ["r"],
+    "source_matchers": [],
+    "target_matchers": [],
+    "to": ["a@example.com"],
+}
+
+
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_msgspec_also_rejects_unknown_fields(cls: type[msgspec.Struct]) -> None:
     data: dict[str, Any] = {
-        f.name: "https://x" if f.required else msgspec.to_builtins(f.default) for f in fields(cls)
+        f.name: REQUIRED.get(f.name, "https://x") if f.required else msgspec.to_builtins(f.default)
+        for f in fields(cls)
     }
     if tag_of(cls):
         data["type"] = tag_of(cls)
@@ -50,13 +65,22 @@ def test_msgspec_also_rejects_unknown_fields(cls: type[msgspec.Struct]) -> None:
         msgspec.convert({**data, "surprise": 1}, cls)
 
 
-def test_sources_and_sinks_are_tagged_unions_one_struct_per_type() -> None:
+def test_sources_and_receivers_are_tagged_unions_one_struct_per_type() -> None:
     assert [tag_of(m) for m in get_args(SourceConfig)] == ["k8s_audit_webhook", "k8s_audit_file"]
-    assert [tag_of(m) for m in get_args(SinkConfig)] == ["stdout", "file", "webhook"]
-    for member in (*get_args(SourceConfig), *get_args(SinkConfig)):
+    assert [tag_of(m) for m in get_args(ReceiverConfig)] == [
+        "stdout",
+        "file",
+        "webhook",
+        "alertmanager",
+        "pagerduty",
+        "slack",
+        "cloudevents",
+        "email",
+    ]
+    for member in (*get_args(SourceConfig), *get_args(ReceiverConfig)):
         assert member.__struct_config__.tag_field == "type"
         assert "silence_after_secs" in member.__struct_fields__ or (
-            "min_severity" in member.__struct_fields__
+            "rate_limit_per_sec" in member.__struct_fields__
         )
 
 

@@ -10,40 +10,36 @@ from it by `python -m logwarden.config.docs`.
 
 from __future__ import annotations
 
+from logwarden.config.alerting import AlertsConfig
 from logwarden.config.errors import ConfigError, Problem
 from logwarden.config.loader import dump, load, load_text
+from logwarden.config.receivers import ReceiverConfig
 from logwarden.config.schema import (
     Config,
     DetectConfig,
-    FileSink,
     K8sAuditFileSource,
     K8sAuditWebhookSource,
     LedgerConfig,
     PipelineConfig,
     RedactConfig,
     ServiceConfig,
-    SinkConfig,
     SourceConfig,
-    StdoutSink,
-    WebhookSink,
 )
 
 __all__ = [
+    "AlertsConfig",
     "Config",
     "ConfigError",
     "DetectConfig",
-    "FileSink",
     "K8sAuditFileSource",
     "K8sAuditWebhookSource",
     "LedgerConfig",
     "PipelineConfig",
     "Problem",
+    "ReceiverConfig",
     "RedactConfig",
     "ServiceConfig",
-    "SinkConfig",
     "SourceConfig",
-    "StdoutSink",
-    "WebhookSink",
     "dump",
     "load",
     "load_text",

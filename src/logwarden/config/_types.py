@@ -49,6 +49,8 @@ class Field:
     spec: Spec
     required: bool
     default: Any
+    #: the attribute's name in Python, where the file's name is a keyword (`continue`)
+    attr: str = ""
 
 
 def spec(tp: Any) -> Spec:
@@ -92,7 +94,7 @@ def fields(cls: type[msgspec.Struct]) -> list[Field]:
         default = info.default
         if info.default_factory is not msgspec.NODEFAULT:
             default = info.default_factory()
-        out.append(Field(info.encode_name, spec(info.type), required, default))
+        out.append(Field(info.encode_name, spec(info.type), required, default, info.name))
     return out
 
 

@@ -78,7 +78,7 @@ class Validator:
         for key in data:
             if key not in known and key != tag_field:
                 self.report((*path, key), _unknown(key, list(known)))
-        values = {f.name: self._field(f, data, path) for f in known.values()}
+        values = {f.attr: self._field(f, data, path) for f in known.values()}
         if any(v is _BAD for v in values.values()):
             return None
         obj = cls(**{k: v for k, v in values.items() if v is not _MISSING})

@@ -16,13 +16,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from logwarden.alerts.matchers import MatcherError, parse_matcher
+from logwarden.records import parse_duration
+
 __all__ = [
+    "DURATION",
     "HEADER_NAME",
     "HEADER_VALUE",
     "HOST_PORT",
     "HTTPS_URL",
     "ID",
     "JSON_PATH",
+    "MATCHER",
     "PATH",
     "RULE_SETS",
     "RULE_SPEC",
@@ -148,3 +153,25 @@ RULE_SPEC = Check("a rule set name or path", _rule_spec, resolve="rule")
 ID = Check("an id", _id)
 HEADER_NAME = Check("an HTTP header name", _header_name)
 HEADER_VALUE = Check("an HTTP header value", _header_value)
+
+
+def _duration(value: str) -> str | None:
+    try:
+        parse_duration(value)
+    except ValueError:
+        return "a duration like 30s, 5m, 4h or 1h30m"
+    return None
+
+
+def _matcher(value: str) -> str | None:
+    try:
+        parse_matcher(value)
+    except MatcherError as exc:
+        if isinstance(exc.__cause__, re.error):
+            return f"a matcher with a valid regular expression ({exc.__cause__})"
+        return 'a label matcher: name="value", name!="value", name=~"regex" or name!~"regex"'
+    return None
+
+
+DURATION = Check("a duration", _duration)
+MATCHER = Check("a label matcher", _matcher)

@@ -54,19 +54,44 @@ detect:
   match: all
   suppress_secs: 300
 
-sinks:
+receivers:
   console:
     type: stdout
-    min_severity: medium
   archive:
     type: file
     path: /var/log/logwarden/alerts.jsonl
-  soc:
-    type: webhook
-    url: https://siem.example.com/hooks/logwarden
-    headers:
-      X-Cluster: prod-eu-1
-    min_severity: high
+  chat:
+    type: slack
+    url_file: /etc/logwarden/slack.url     # the incoming-webhook URL is a secret
+  oncall:
+    type: pagerduty
+    routing_key_file: /etc/logwarden/pagerduty.key
+
+alerts:
+  route:
+    receiver: archive
+    group_by: [alertname, namespace]
+    group_wait: 30s
+    group_interval: 5m
+    repeat_interval: 4h
+    routes:
+      - receiver: console
+        continue: true
+      - matchers: ['severity=~"critical|high"']
+        receiver: chat
+        escalation: oncall
+  inhibit_rules:
+    - source_matchers: ['alertname="Log Source Stopped Sending"']
+      target_matchers: ['severity="low"']
+      equal: [source]
+  escalations:
+    oncall:
+      levels:
+        - receivers: [chat]
+          timeout: 15m
+        - receivers: [oncall]
+          timeout: 30m
+      repeat: 1
 
 pipeline:
   queue_events: 100000
@@ -81,7 +106,8 @@ _INTRO = """\
 
 `logwarden run --config logwarden.yaml` reads one YAML file. Without `--config` it runs on
 the embedded defaults: one process, the audit webhook on `127.0.0.1:8443` with a
-certificate it generates, `/metrics` on `127.0.0.1:9095`, alerts on stdout, the ledger
+certificate it generates, `/metrics` on `127.0.0.1:9095`, alerts on stdout, the alerts
+API on `https://127.0.0.1:9443/api/v1/`, the ledger
 under `~/.local/state/logwarden`.
 
 - `logwarden config check FILE` checks a file; `logwarden config show [FILE]` prints the
@@ -95,7 +121,7 @@ under `~/.local/state/logwarden`.
   ```
 - In paths `~` is expanded; a relative path is relative to the directory of the config
   file.
-- Sources and sinks sit under ids you choose (letters, digits, `_`, `.`, `-`); the `type:`
+- Sources and receivers sit under ids you choose (letters, digits, `_`, `.`, `-`); the `type:`
   of each selects what it is.
 
 ## Example
@@ -125,10 +151,29 @@ def _top_level() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _section(name: str, cls: type[msgspec.Struct]) -> str:
-    lines = [f"## `{name}`", "", _doc(cls), ""]
-    lines += [_field(f) for f in fields(cls)]
-    return "\n".join(lines) + "\n"
+def _section(name: str, cls: type[msgspec.Struct], level: int = 2) -> str:
+    """A section, and after it one sub-section per field that is a section (or a list or
+    mapping of them) itself."""
+    lines = [f"{'#' * level} `{name}`", "", _doc(cls), ""]
+    subs = []
+    for f in fields(cls):
+        inner = _struct_of(f.spec)
+        if inner is None:
+            lines.append(_field(f))
+        elif inner is cls:
+            lines.append(f"- `{f.name}` (list of sections like this one): {f.spec.description}")
+        else:
+            lines.append(f"- `{f.name}`: {f.spec.description} See `{name}.{f.name}` below.")
+            subs.append(_section(f"{name}.{f.name}", inner, min(level + 1, 4)))
+    return "\n".join([*lines, "", *subs]).rstrip("\n") + "\n"
+
+
+def _struct_of(s: Spec) -> type[msgspec.Struct] | None:
+    """The struct a field holds: itself, or the items of its list or mapping."""
+    if is_struct(s.base):
+        return s.base  # type: ignore[no-any-return]
+    inner = spec(s.args[-1]) if s.origin in (list, dict) and s.args else None
+    return inner.base if inner is not None and is_struct(inner.base) else None
 
 
 def _components(f: Field, members: tuple[type[msgspec.Struct], ...]) -> str:

@@ -18,7 +18,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 def dotted(path: tuple[Key, ...]) -> str:
-    """`sources.audit.listen`, `detect.rules[1]`, `sinks.hook.headers["X.Y"]`."""
+    """`sources.audit.listen`, `detect.rules[1]`, `receivers.hook.headers["X.Y"]`."""
     out = ""
     for key in path:
         if isinstance(key, int):

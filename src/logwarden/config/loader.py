@@ -88,17 +88,23 @@ def _derived(config: Config) -> Config:
         changes["path"] = os.path.join(config.data_dir, "ledger")
     if not ledger.key_file:
         changes["key_file"] = os.path.join(config.data_dir, "ledger.key")
-    return msgspec.structs.replace(config, ledger=msgspec.structs.replace(ledger, **changes))
+    config = msgspec.structs.replace(config, ledger=msgspec.structs.replace(ledger, **changes))
+    api = config.alerts.api
+    if not api.token_file:
+        api = msgspec.structs.replace(api, token_file=os.path.join(config.data_dir, "api.token"))
+        alerts = msgspec.structs.replace(config.alerts, api=api)
+        config = msgspec.structs.replace(config, alerts=alerts)
+    return config
 
 
 def _resolved(obj: S, base_dir: str) -> S:
     """`obj` with every path field expanded and made absolute against `base_dir`."""
     changes = {}
     for f in fields(type(obj)):
-        old = getattr(obj, f.name)
+        old = getattr(obj, f.attr)
         new = _resolved_value(f.spec, old, base_dir)
         if new is not old:
-            changes[f.name] = new
+            changes[f.attr] = new
     return msgspec.structs.replace(obj, **changes) if changes else obj
 
 

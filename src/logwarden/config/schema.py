@@ -2,9 +2,10 @@
 
 Every field has a type, a default and a description (`msgspec.Meta(description=...)`);
 docs/configuration.md is generated from them (`logwarden.config.docs`). The defaults are
-the embedded default: one process, listening on localhost only. Sources and sinks are
+the embedded default: one process, listening on localhost only. Sources and receivers are
 components under ids the user chooses, selected by `type:`; adding a type is adding a
-struct to `SourceConfig` or `SinkConfig`.
+struct to `SourceConfig` or `ReceiverConfig` (config/receivers.py); `alerts:` is in
+config/alerting.py.
 
 A struct that relates its fields to each other says what is wrong in `problems()`; the
 loader reports those with everything else. Build a `Config` with `logwarden.config.load`,
@@ -18,51 +19,35 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from logwarden.config._base import Found, _Component, _Section
+from logwarden.config.alerting import AlertsConfig
 from logwarden.config.checks import (
-    HEADER_NAME,
-    HEADER_VALUE,
     HOST_PORT,
-    HTTPS_URL,
     ID,
     JSON_PATH,
     PATH,
     RULE_SPEC,
     URL_PATH,
 )
+from logwarden.config.receivers import ReceiverConfig, StdoutReceiver
 
 __all__ = [
+    "AlertsConfig",
     "Config",
     "DetectConfig",
-    "FileSink",
     "K8sAuditFileSource",
     "K8sAuditWebhookSource",
     "LedgerConfig",
     "PipelineConfig",
+    "ReceiverConfig",
     "RedactConfig",
     "ServiceConfig",
     "Severity",
-    "SinkConfig",
     "SourceConfig",
-    "StdoutSink",
-    "WebhookSink",
 ]
 
 #: Alert severities, most severe first (`logwarden.records.SEVERITIES`).
 Severity = Literal["critical", "high", "medium", "low", "info"]
-
-#: Problems a struct finds in its fields together: (path from the struct, message) each.
-Found = list[tuple[tuple[str, ...], str]]
-
-
-class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    def problems(self) -> Found:
-        """What is wrong with these fields together (each field alone is already good)."""
-        return []
-
-
-class _Component(_Section, frozen=True, kw_only=True, tag_field="type"):
-    """A source or sink; `type:` selects its struct."""
-
 
 # ---------------------------------------------------------------------------- service
 
@@ -263,50 +248,6 @@ class DetectConfig(_Section, frozen=True, kw_only=True):
     ] = 0.0
 
 
-# ---------------------------------------------------------------------------- sinks
-
-
-class _Sink(_Component, frozen=True, kw_only=True):
-    min_severity: Annotated[
-        Severity,
-        Meta(description="Alerts less severe than this are not sent to this sink."),
-    ] = "info"
-
-
-class StdoutSink(_Sink, frozen=True, kw_only=True, tag="stdout"):
-    """Alerts on standard output, one JSON object a line."""
-
-    format: Annotated[Literal["jsonl"], Meta(description="Output format.")] = "jsonl"
-
-
-class FileSink(_Sink, frozen=True, kw_only=True, tag="file"):
-    """Alerts appended to a file, one JSON object a line."""
-
-    path: Annotated[str, Meta(description="The file alerts are appended to."), PATH]
-    format: Annotated[Literal["jsonl"], Meta(description="Output format.")] = "jsonl"
-
-
-class WebhookSink(_Sink, frozen=True, kw_only=True, tag="webhook"):
-    """Each alert posted as JSON to an HTTPS endpoint."""
-
-    url: Annotated[str, Meta(description="The https:// URL alerts are posted to."), HTTPS_URL]
-    ca_file: Annotated[
-        str | None,
-        Meta(description="PEM CA certificates to trust for url instead of the system's."),
-        PATH,
-    ] = None
-    headers: Annotated[
-        dict[Annotated[str, HEADER_NAME], Annotated[str, HEADER_VALUE]],
-        Meta(description="Extra HTTP headers sent with each post."),
-    ] = msgspec.field(default_factory=dict)
-    timeout_secs: Annotated[
-        float, Meta(gt=0, description="How long one post may take before it is retried.")
-    ] = 5.0
-
-
-#: Every sink type; `type:` selects one.
-SinkConfig = StdoutSink | FileSink | WebhookSink
-
 # ---------------------------------------------------------------------------- pipeline
 
 
@@ -341,8 +282,8 @@ def _default_sources() -> dict[str, SourceConfig]:
     return {"audit": K8sAuditWebhookSource()}
 
 
-def _default_sinks() -> dict[str, SinkConfig]:
-    return {"stdout": StdoutSink()}
+def _default_receivers() -> dict[str, ReceiverConfig]:
+    return {"stdout": StdoutReceiver()}
 
 
 class Config(_Section, frozen=True, kw_only=True):
@@ -376,22 +317,33 @@ class Config(_Section, frozen=True, kw_only=True):
     detect: Annotated[DetectConfig, Meta(description="The rules records are checked against.")] = (
         msgspec.field(default_factory=DetectConfig)
     )
-    sinks: Annotated[
-        dict[Annotated[str, ID], SinkConfig],
+    receivers: Annotated[
+        dict[Annotated[str, ID], ReceiverConfig],
         Meta(
             min_length=1,
-            description="Where alerts go, by id; each has a `type:`. At least one; "
-            'default: one stdout sink, "stdout".',
+            description="Where notifications go, by id; each has a `type:` "
+            '(docs/notifiers.md). At least one; default: one stdout receiver, "stdout".',
         ),
-    ] = msgspec.field(default_factory=_default_sinks)
+    ] = msgspec.field(default_factory=_default_receivers)
+    alerts: Annotated[
+        AlertsConfig,
+        Meta(description="Routing, grouping, inhibition and escalation of alerts, and their API."),
+    ] = msgspec.field(default_factory=AlertsConfig)
     pipeline: Annotated[PipelineConfig, Meta(description="The queues between the stages.")] = (
         msgspec.field(default_factory=PipelineConfig)
     )
 
     def problems(self) -> Found:
-        """Two endpoints on one address cannot both listen."""
+        """Two endpoints on one address cannot both listen; routes and escalations name
+        receivers that exist."""
         seen = {self.service.listen: "service.listen"}
         found: Found = []
+        if self.alerts.api.enabled:
+            seen.setdefault(self.alerts.api.listen, "alerts.api.listen")
+        for where, receiver in self.alerts.receivers_named():
+            if receiver not in self.receivers:
+                known = ", ".join(self.receivers)
+                found.append((("alerts", *where), f"no receiver '{receiver}' (receivers: {known})"))
         for name, source in self.sources.items():
             if not isinstance(source, K8sAuditWebhookSource):
                 continue

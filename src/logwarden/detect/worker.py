@@ -8,8 +8,8 @@ with the compiled rules and unstarted sinks already in memory, and is fed over a
 - parent → child: batches of records after the ledger (source, instance, seq, line,
   times and the raw bytes, MessagePack), alerts raised elsewhere (a silent source), and
   a final stop; the child decodes each record's view again from its bytes;
-- child → parent: counts of alerts by rule and severity and of failed deliveries by sink,
-  every half second and at the end, for /metrics.
+- child → parent: counts of alerts by rule and severity and the delivery figures of each
+  receiver, every half second and at the end, for /metrics.
 
 A full pipe blocks the sender: backpressure reaches the ledger stage and the sources as it
 does between threads. The child ends when it is told to stop (after closing every window
@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -48,12 +48,14 @@ _decode_alert = msgspec.msgpack.Decoder(Alert).decode
 
 
 class Sinks(Protocol):
-    """Where the worker's alerts go (`alerts.delivery.Fanout`): started in the child."""
+    """Where the worker's alerts go (`alerts.stage.AlertStage`): started in the child."""
 
     def start(self) -> None: ...
     def __call__(self, alert: Alert) -> None: ...
     def close(self) -> None: ...
-    def failures(self) -> dict[str, int]: ...
+    def stats(self) -> Mapping[str, Any]:
+        """Delivery figures by receiver (`alerts.delivery.ReceiverStats`)."""
+        ...
 
 
 class DetectWorker:
@@ -128,7 +130,6 @@ class DetectWorker:
             self._to_child.send_bytes(data)
 
     def _read_counts(self, conn: Connection) -> None:
-        failed: dict[str, int] = {}
         while True:
             try:
                 report = msgspec.msgpack.decode(conn.recv_bytes())
@@ -136,11 +137,7 @@ class DetectWorker:
                 return
             for rule, severity, n in report["alerts"]:
                 self._metrics.alerts.labels(rule, severity).inc(n)
-            for sink, total in report["failed"].items():
-                delta = total - failed.get(sink, 0)
-                if delta > 0:
-                    self._metrics.notify_failures.labels(sink).inc(delta)
-                failed[sink] = total
+            self._metrics.deliveries(report["receivers"])
 
 
 def _child(
@@ -202,7 +199,7 @@ def _records(rows: list[list[Any]]) -> list[Record]:
 def _report(conn: Connection, tally: Counter[tuple[str, str]], sinks: Sinks) -> None:
     report = {
         "alerts": [[rule, severity, n] for (rule, severity), n in tally.items()],
-        "failed": sinks.failures(),
+        "receivers": msgspec.to_builtins(sinks.stats()),
     }
     tally.clear()
     with contextlib.suppress(OSError):

@@ -27,12 +27,12 @@ from typing import Any
 
 import msgspec
 
+from logwarden._asgi import Receive, Scope, Send, reply
 from logwarden.metrics import Metrics
 from logwarden.normalize import k8s_audit
 from logwarden.normalize.base import MalformedInput
 from logwarden.records import Record, format_time_ns
 from logwarden.rejects import Rejects
-from logwarden.sources._asgi import Receive, Scope, Send, reply
 from logwarden.sources.base import Saturated
 
 __all__ = ["K8sAuditWebhook", "Submit"]

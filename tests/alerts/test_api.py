@@ -1,0 +1,80 @@
+"""The alerts API and the `logwarden alerts` command against a running service."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from service_helpers import Running, demo_lines, event_list, running
+
+
+def wait_for(check: Any, what: str, secs: float = 20.0) -> Any:
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alerts_cli(svc: Running, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "logwarden", "alerts", *args, "--data-dir", str(svc.data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_list_ack_resolve_and_silence_over_https_and_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    with running(tmp_path) as svc:
+        assert svc.post(event_list(demo_lines()))[0] == 200
+        listed = wait_for(lambda: svc.api("GET", "/api/v1/alerts")[1], "tracked alerts")
+        assert {a["status"] for a in listed} == {"firing"}
+        fp = listed[0]["fingerprint"]
+        assert listed[0]["labels"]["fingerprint"] == fp and listed[0]["links"]
+
+        # the token is required, and checked
+        assert svc.api("GET", "/api/v1/alerts", token="wrong")[0] == 401
+        assert svc.api("GET", "/api/v1/alerts", token="")[0] == 401
+        assert svc.api("GET", "/api/v1/alerts/nope")[0] == 404
+        assert svc.api("DELETE", "/api/v1/alerts")[0] == 405
+        assert svc.api("GET", "/api/v1/alerts?status=open")[0] == 400
+
+        status, body = svc.api("POST", f"/api/v1/alerts/{fp}/ack", {"by": "alice"})
+        assert (status, body) == (200, {"result": f"alert {fp} acknowledged by alice"})
+        status, one = svc.api("GET", f"/api/v1/alerts/{fp}")
+        assert (status, one["status"], one["acknowledged_by"]) == (200, "acknowledged", "alice")
+        assert svc.api("POST", f"/api/v1/alerts/{fp}/ack", {"by": 3})[0] == 400
+
+        # the command line works on the same state while the service runs
+        shown = alerts_cli(svc, "list", "--status", "acknowledged")
+        assert shown.returncode == 0 and fp in shown.stdout, shown.stderr
+        done = alerts_cli(svc, "resolve", fp, "--by", "bob")
+        assert done.returncode == 0 and done.stdout.strip() == f"alert {fp} resolved by bob"
+        assert svc.api("GET", f"/api/v1/alerts/{fp}")[1]["status"] == "resolved"
+        unknown = alerts_cli(svc, "ack", "0000")
+        assert unknown.returncode == 2 and "no alert with fingerprint 0000" in unknown.stderr
+
+        # silences: made, listed, refused when malformed, expired
+        status, silence = svc.api(
+            "POST",
+            "/api/v1/silences",
+            {"matchers": ['namespace="kube-system"'], "duration": "1h", "comment": "upgrade"},
+        )
+        assert status == 201 and silence["matchers"] == ['namespace="kube-system"']
+        assert [s["id"] for s in svc.api("GET", "/api/v1/silences")[1]] == [silence["id"]]
+        bad = svc.api("POST", "/api/v1/silences", {"matchers": ["a~b"], "comment": "x"})
+        assert bad[0] == 400 and "a~b" in bad[1]["error"]
+        assert svc.api("DELETE", f"/api/v1/silences/{silence['id']}")[0] == 200
+        assert svc.api("DELETE", f"/api/v1/silences/{silence['id']}")[0] == 404
+        made = alerts_cli(svc, "silence", 'user="alice"', "--duration", "30m", "--comment", "t")
+        assert made.returncode == 0, made.stderr
+        listed_cli = alerts_cli(svc, "silences", "--format", "json")
+        assert made.stdout.strip() in listed_cli.stdout
