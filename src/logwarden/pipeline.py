@@ -10,7 +10,7 @@ through bounded queues that count records:
   stored (webhook sources: same `auditID` and `stage` as a recently stored record),
   numbers webhook records, appends them, resolves the futures, and passes the records on;
 - the *detect stage* runs the engine (rules, correlations) and suppression and hands each
-  alert to `deliver` (the alert sinks); when idle it lets windows close on wall time;
+  alert to the alert stage (`alerts.stage`); when idle it lets windows close on wall time;
 - a *watch* thread raises "stopped arriving" alerts for sources that went quiet.
 
 Queues block when full (backpressure reaches the file sources, which wait); a webhook
@@ -128,7 +128,7 @@ class Pipeline:
         batch_events: int = 1024,
         detect_worker: bool = False,
     ) -> None:
-        """`detect_worker`: run detection and the sinks in a worker process (`detect.worker`)
+        """`detect_worker`: run detection and the alert stage in a worker process (`detect.worker`)
         instead of a thread of this one."""
         self.ledger = ledger
         self.metrics = metrics
@@ -194,7 +194,7 @@ class Pipeline:
 
     def stop(self) -> None:
         """Stop taking records and drain every stage: all accepted records reach the ledger,
-        the detectors and the sinks before this returns."""
+        the detectors and the alert stage before this returns."""
         self._closing.set()
         for thread in self._threads:
             thread.join()
@@ -267,6 +267,9 @@ class Pipeline:
         if stored and not self.ledger.process(stored):
             self._fail(batches, "; ".join(self.ledger.errors[-1:]) or "the ledger failed")
             return
+        first = self.ledger.last_index - len(stored) + 1  # only this thread appends
+        for i, record in enumerate(stored):
+            record.index = first + i
         now = time.time()
         for batch, n in zip(batches, counts, strict=True):
             received, last = self._source_metrics(batch.source_id)
@@ -362,7 +365,7 @@ class Pipeline:
         self._sinks(alert)
 
     def _raise(self, alert: Alert) -> None:
-        """An alert of the pipeline's own (silence): straight to the sinks."""
+        """An alert of the pipeline's own (silence): straight to the alert stage."""
         if self.worker is None:
             self._stage.alert(alert)
             return

@@ -103,7 +103,7 @@ class Record(msgspec.Struct, gc=False):
     a record came from. `instance` names the concrete origin (a file path, a source id),
     `seq` counts records per instance from 1, `line` is the line in a file (0 if none).
     `received_ns` is when logwarden read it, `time_ns` the event's own time (both
-    nanoseconds since the epoch).
+    nanoseconds since the epoch). `index` is its entry in the ledger once stored.
     `raw` holds the bytes of this one event as received; `view` is the decoded view made by
     the format module; `cache` holds values derived lazily from it (decoded sub-objects).
     """
@@ -117,6 +117,8 @@ class Record(msgspec.Struct, gc=False):
     raw: bytes
     view: Any
     cache: dict[str, Any] | None = None
+    #: the record's entry in the ledger, once stored there (-1: not stored, or not known)
+    index: int = -1
 
 
 _second_text: dict[int, str] = {}
@@ -164,12 +166,13 @@ _DURATION_UNITS = {
 _DURATION_STEP = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 
 
-class Origin(msgspec.Struct):
-    """Where the record behind an alert came from."""
+class Origin(msgspec.Struct, omit_defaults=True):
+    """Where the record behind an alert came from (`index`: its ledger entry, -1 if none)."""
 
     instance: str
     seq: int
     line: int
+    index: int = -1
 
 
 class Alert(msgspec.Struct, kw_only=True):

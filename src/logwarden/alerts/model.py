@@ -35,6 +35,8 @@ class Link(msgspec.Struct, frozen=True):
     #: the event's time, RFC 3339
     time: str
     audit_id: str | None = None
+    #: the ledger entry (`logwarden prove --index`); -1 when not in the ledger
+    index: int = -1
 
 
 class AlertState(msgspec.Struct, kw_only=True):

@@ -139,7 +139,7 @@ class Correlator:
             self.late += 1
             return self.advance(record.time_ns)
         audit_id, _stage = self._alert_ids(record.source, record.view)
-        origin = Origin(instance=record.instance, seq=record.seq, line=record.line)
+        origin = Origin(record.instance, record.seq, record.line, record.index)
         for i in self._by_rule.get(rule, ()):
             corr = self.correlations[i]
             fields = corr.group_fields.get(rule, ())

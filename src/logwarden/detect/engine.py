@@ -222,7 +222,7 @@ def _maker(
             tags=tags,
             output_fields=fields,
             rule_format=fmt,
-            origin=Origin(instance=record.instance, seq=record.seq, line=record.line),
+            origin=Origin(record.instance, record.seq, record.line, record.index),
             fingerprint=key,
             author=author,
             labels=alert_labels(record.view),

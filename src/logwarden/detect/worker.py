@@ -6,8 +6,9 @@ a child process. The child is forked when the pipeline starts, before any thread
 with the compiled rules and unstarted sinks already in memory, and is fed over a pipe:
 
 - parent → child: batches of records after the ledger (source, instance, seq, line,
-  times and the raw bytes, MessagePack), alerts raised elsewhere (a silent source), and
-  a final stop; the child decodes each record's view again from its bytes;
+  times, the raw bytes and the ledger index, MessagePack), alerts raised elsewhere (a
+  silent source), and a final stop; the child decodes each record's view again from its
+  bytes;
 - child → parent: counts of alerts by rule and severity and the delivery figures of each
   receiver, every half second and at the end, for /metrics.
 
@@ -105,7 +106,8 @@ class DetectWorker:
     def records(self, records: Sequence[Record]) -> None:
         """Hand stored records to the worker (blocks while its pipe is full)."""
         rows = [
-            (r.source, r.instance, r.seq, r.line, r.received_ns, r.time_ns, r.raw) for r in records
+            (r.source, r.instance, r.seq, r.line, r.received_ns, r.time_ns, r.raw, r.index)
+            for r in records
         ]
         self._send(_encode((_RECORDS, rows)))
 
@@ -190,9 +192,9 @@ def _step(conn: Connection, stage: DetectStage) -> bool:
 
 def _records(rows: list[list[Any]]) -> list[Record]:
     out = []
-    for source, instance, seq, line, received, when, raw in rows:
+    for source, instance, seq, line, received, when, raw, index in rows:
         view = FORMATS[source].decode(raw)
-        out.append(Record(source, instance, seq, line, received, when, raw, view))
+        out.append(Record(source, instance, seq, line, received, when, raw, view, None, index))
     return out
 
 
