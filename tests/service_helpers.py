@@ -38,6 +38,15 @@ def demo_lines() -> list[bytes]:
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 
 
+def all_demo_lines() -> list[bytes]:
+    """Every audit event of demo/audit (what `make demo` posts): 1,000-odd real events."""
+    found = []
+    for path in sorted(DEMO.rglob("*")):
+        if path.suffix in (".log", ".json"):
+            found += [ln.strip() for ln in path.read_bytes().splitlines() if ln.strip()[:1] == b"{"]
+    return found
+
+
 @dataclass
 class Running:
     runtime: Runtime

@@ -309,3 +309,21 @@ def test_receivers_that_forget_get_firing_alerts_again_every_resend_interval(
     m.receive(alert(), T0)
     assert len(m.tick(T0)) == 2
     assert [n.receiver for n in m.tick(T0 + 60 * S)] == ["a"]
+
+
+def test_draining_notifies_changes_at_once_but_repeats_and_escalates_nothing(
+    tmp_path: Path,
+) -> None:
+    m = manager(tmp_path, GROUPING)
+    m.receive(alert("Secret Read"), T0)
+    assert len(m.tick(T0 + 30 * S)) == 1
+    m.receive(alert("Pod Exec"), T0 + 40 * S)  # a change, due only at group_interval
+    assert sent(m.drain(T0 + 41 * S)) == [("a", ["Secret Read", "Pod Exec"], ["firing", "firing"])]
+    assert m.drain(T0 + 7200 * S) == []  # an unchanged group is not repeated
+
+
+def test_draining_does_not_step_an_escalation(tmp_path: Path) -> None:
+    m = manager(tmp_path, ESCALATION)
+    m.receive(alert(), T0)
+    m.tick(T0)
+    assert [n for n in m.drain(T0 + 3600 * S) if n.escalation] == []

@@ -189,7 +189,8 @@ class AlertManager:
                 self._close(state, "resolved", "logwarden", now_ns)
             return
         at = _time_ns(alert.time, now_ns)
-        link = Link(alert.origin.instance, alert.origin.seq, alert.time, alert.audit_id)
+        origin = alert.origin
+        link = Link(origin.instance, origin.seq, alert.time, alert.audit_id, origin.index)
         self._seen[fp] = now_ns
         self._dirty_alerts.add(fp)
         if state is not None and state.status != "resolved":
@@ -296,14 +297,27 @@ class AlertManager:
                 elif now_ns - seen >= self._resolve_timeout:
                     self._close(state, "resolved", "logwarden (resolve_timeout)", now_ns)
                     del self._seen[fp]
-        for key in self._take_updates():
-            out += self._escalation_update(key, now_ns)
+        out += self.tick_updates(now_ns)
         for esc in list(self.escalations.values()):
             if not esc.stopped and esc.due_ns <= now_ns:
                 out += self._step(esc, now_ns)
         for group in list(self.groups.values()):
             if group.due_ns <= now_ns:
                 out += self._flush(group, now_ns)
+        return out
+
+    def drain(self, now_ns: int) -> list[Notification]:
+        """What changed and was not yet notified, at once (the service is stopping): no
+        group waits out its group_wait or group_interval, nothing repeats or escalates."""
+        out = self.tick_updates(now_ns)
+        for group in list(self.groups.values()):
+            out += self._flush(group, now_ns, repeat=False)
+        return out
+
+    def tick_updates(self, now_ns: int) -> list[Notification]:
+        out: list[Notification] = []
+        for key in self._take_updates():
+            out += self._escalation_update(key, now_ns)
         return out
 
     def next_due_ns(self) -> int:
@@ -335,7 +349,7 @@ class AlertManager:
         for group in self.groups.values():
             self._changed(group, now_ns)
 
-    def _flush(self, group: _Group, now_ns: int) -> list[Notification]:
+    def _flush(self, group: _Group, now_ns: int, *, repeat: bool = True) -> list[Notification]:
         node = self._route_by_id.get(group.route)
         self._dirty_groups.add(group.key)
         if node is None:  # the route is gone from the config
@@ -348,15 +362,14 @@ class AlertManager:
         out = []
         for receiver in node.receivers:
             sent = group.sent.get(receiver)
-            repeat = node.repeat_interval_ns
+            every = node.repeat_interval_ns
             if receiver in self._resend:
-                repeat = min(repeat, self._resend_ns)
+                every = min(every, self._resend_ns)
             if sent is None:
                 due = firing
             else:
-                due = bool(visible) and (
-                    digest != sent.hash or (firing and now_ns - sent.at_ns >= repeat)
-                )
+                again = repeat and firing and now_ns - sent.at_ns >= every
+                due = bool(visible) and (digest != sent.hash or again)
             if not due:
                 continue
             seq = sent.seq + 1 if sent is not None else 1

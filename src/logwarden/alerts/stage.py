@@ -5,7 +5,8 @@ queue (full: the caller waits) and one thread that runs the `AlertManager`. Betw
 alerts the thread wakes when the manager has something due, applies the `ack` and
 `resolve` commands the API and the `alerts` command left in the state file, reads the
 silences again (both every `poll_secs`), hands due notifications to the `Dispatcher`
-(durable in the outbox before anything else happens) and saves the manager's state.
+(durable in the outbox before anything else happens) and saves the manager's state. When
+the stage closes, what changed is notified at once (`AlertManager.drain`).
 
 It is built in the service and started where it runs (the detect worker process, after
 the fork): the state file, the outbox and the delivery threads are opened by `start`.
@@ -115,7 +116,7 @@ class AlertStage:
                 if now - polled >= self._poll_ns or stopping:
                     polled = now
                     self._poll(now)
-                self._deliver(now)
+                self._deliver(now, stopping=stopping)
             except Exception as exc:  # a bug here must not stop alerts for good: log, go on
                 log.exception("the alert manager failed: %s", exc)
                 self.error = exc
@@ -138,13 +139,15 @@ class AlertStage:
         assert self.manager is not None and self._store is not None
         for command in self._store.pending_commands():
             result = self.manager.command(command, now)
-            log.info("alerts: %s", result)
+            log.info("command %d (%s by %s): %s", command.id, command.kind, command.by, result)
             self._store.applied(command.id, result)
         self.manager.refresh_silences(now)
 
-    def _deliver(self, now: int) -> None:
+    def _deliver(self, now: int, *, stopping: bool = False) -> None:
         assert self.manager is not None and self.dispatcher is not None
         notifications = self.manager.tick(now)
+        if stopping:
+            notifications += self.manager.drain(now)
         if notifications:
             self.dispatcher.submit(notifications, now)
         self.manager.save()

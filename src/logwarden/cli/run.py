@@ -17,9 +17,11 @@ Run logwarden as a service: take Kubernetes audit events from the apiserver's au
 webhook (HTTPS, mutual TLS or a bearer token) and from audit log files (followed through
 rotation), redact secret values, append every record to the tamper-evident ledger (a
 webhook request is answered 200 only once its events are durable), run the rules over
-them and send the alerts to the configured sinks (stdout, a file, an HTTPS webhook).
-Sources that go quiet raise an alert. /metrics, /healthz and /readyz are served on
-service.listen.
+them, and route, group and escalate the alerts to the configured receivers (stdout, a
+file, Standard Webhooks, Alertmanager, PagerDuty, Slack, CloudEvents, email) through a
+durable outbox. Sources that go quiet raise an alert. /metrics, /healthz and /readyz are
+served on service.listen; the alerts API (list, ack, resolve, silence) on
+alerts.api.listen.
 
 Without --config the embedded defaults are used: data in ~/.local/state/logwarden, the
 webhook on https://127.0.0.1:8443/audit with a CA, server and client certificate

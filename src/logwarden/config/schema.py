@@ -264,7 +264,7 @@ class PipelineConfig(_Section, frozen=True, kw_only=True):
     detect_worker: Annotated[
         bool,
         Meta(
-            description="Run detection and the alert sinks in a worker process of their own, "
+            description="Run detection and the alert stage in a worker process of their own, "
             "on another core; false: in a thread of the service."
         ),
     ] = True

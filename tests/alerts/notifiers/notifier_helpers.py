@@ -46,13 +46,14 @@ class LocalReceiver:
 
     Each request is kept in `seen`; the answer is the first of `answers`, else what
     `check(seen)` returns, else 200. `url` is the base URL, `ca` the CA file to trust.
+    `port` 0 takes a free port.
     """
 
-    def __init__(self, pki_dir: Path | None) -> None:
+    def __init__(self, pki_dir: Path | None, port: int = 0) -> None:
         self.seen: list[Seen] = []
         self.answers: list[Answer] = []
         self.check: Callable[[Seen], Answer] | None = None
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.ca: str | None = None
         scheme = "http"
         if pki_dir is not None:

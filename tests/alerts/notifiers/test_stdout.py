@@ -33,7 +33,9 @@ def test_stdout_writes_a_line_per_alert_with_the_alert_and_notification_fields()
         "seq": 7,
         "time": "2024-05-17T08:00:00Z",
         "audit_id": "a-1",
+        "index": -1,
     }
+    assert (first["rule"], first["audit_id"]) == ("Exec into pod", "a-1")
     assert lines[1]["resolved_by"] == "bob"
     assert StdoutNotifier.joins and not StdoutNotifier.per_alert
 
