@@ -1,28 +1,43 @@
-"""`make demo`: logwarden run on its embedded defaults, fed the bundled audit logs over HTTPS.
+"""`make demo`: logwarden run on its embedded defaults, fed the bundled audit logs over HTTPS,
+with an escalation to an on-call receiver that the demo plays itself.
 
-1. starts `logwarden run --data-dir .demo` (a fresh data directory: the service generates
-   its ledger key, a CA, its server certificate and a client certificate there);
+1. starts `logwarden run` with demo/logwarden.yaml: the embedded defaults (a fresh data
+   directory .demo: the service generates its ledger key, a CA, its server certificate
+   and a client certificate there) plus a route that sends high and critical alerts
+   through the "oncall" escalation: the console first, the pager 5 s later unless
+   someone acknowledges; the pager is an HTTPS receiver in this script that checks the
+   Standard Webhooks signature of every post;
 2. posts every event of demo/audit/ to https://127.0.0.1:8443/audit as EventList
    batches, presenting the generated client certificate, as kube-apiserver would;
-3. waits until every event is stored and detected on, stops the service (SIGTERM: it
-   drains) and shows the alerts it raised;
-4. checks the ledger with `logwarden verify`.
+3. waits until every event is stored and detected on, waits for the escalation to page,
+   acknowledges one paged alert with `logwarden alerts ack` and shows the pager hearing
+   of it;
+4. stops the service (SIGTERM: it drains), shows the alerts it raised, and checks the
+   ledger with `logwarden verify`.
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import http.client
+import http.server
 import json
 import os
+import secrets
 import shutil
 import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+
+from logwarden.generate.pki import ensure_service_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".demo"
@@ -108,7 +123,80 @@ def wait_detected(received: int) -> None:
         time.sleep(0.2)
 
 
+class Pager:
+    """The on-call receiver: an HTTPS server that checks each post's Standard Webhooks
+    signature (as the spec says a consumer must) and keeps what it was sent."""
+
+    def __init__(self, directory: Path) -> None:
+        pki = ensure_service_pki(directory, ["127.0.0.1"])
+        key = secrets.token_bytes(32)
+        (directory / "secret").write_text(f"whsec_{base64.b64encode(key).decode()}\n")
+        (directory / "ca.pem").write_bytes(pki.ca.read_bytes())
+        self.pages: list[dict[str, object]] = []
+        pager = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                signed = f"{self.headers['webhook-id']}.{self.headers['webhook-timestamp']}."
+                mac = hmac.new(key, signed.encode() + body, "sha256").digest()
+                good = "v1," + base64.b64encode(mac).decode()
+                ok = good in self.headers.get("webhook-signature", "").split()
+                if ok:
+                    pager.pages.append(json.loads(body))
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(pki.server_cert, pki.server_key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count: int, secs: float = 30) -> None:
+        deadline = time.monotonic() + secs
+        while len(self.pages) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if len(self.pages) < count:
+            sys.exit(f"the pager got {len(self.pages)} page(s), expected {count}")
+
+
+def escalate(pager: Pager, config: Path, logwarden: list[str]) -> None:
+    """Wait for the escalation to page, acknowledge the first paged alert, show it."""
+    out.rule("escalation: high and critical alerts, unacknowledged for 5 s, page on-call")
+    pager.wait(1)
+    time.sleep(1.0)  # the other alerts paged in the same step
+    for page in pager.pages:
+        paged_alert: dict[str, Any] = page["alerts"][0]  # type: ignore[index]
+        name = paged_alert["labels"]["alertname"]
+        summary = paged_alert["annotations"]["summary"].removeprefix(name)
+        out.print(
+            f"[bold red]paged[/] (level {page['level']}, signature verified): "
+            f"[bold]{name}[/bold]{summary}",
+            soft_wrap=True,
+        )
+    first = pager.pages[0]["alerts"][0]  # type: ignore[index]
+    paged = len(pager.pages)
+    command = [*logwarden, "alerts", "ack", first["fingerprint"], "--by", "demo"]
+    out.print(f"\n$ logwarden alerts ack {first['fingerprint']} --by demo")
+    done = subprocess.run([*command, "--config", str(config)], capture_output=True, text=True)
+    out.print(done.stdout.strip() or done.stderr.strip())
+    pager.wait(paged + 1)
+    ack = pager.pages[paged]["alerts"][0]  # type: ignore[index]
+    out.print(
+        f"the pager heard: {ack['labels']['alertname']} is [bold]{ack['status']}[/] "
+        f"by {ack['acknowledged_by']}; its escalation stopped, the others go on\n"
+    )
+
+
 def show(alerts: list[dict[str, str]]) -> None:
+    newest = {a["fingerprint"]: a for a in alerts}  # one line per alert, as last notified
+    alerts = list(newest.values())
     out.rule(f"{len(alerts)} alerts, by event time")
     style = {"critical": "bold white on red", "high": "bold red", "medium": "yellow"}
     for a in sorted(alerts, key=lambda a: a["time"]):
@@ -126,9 +214,16 @@ def show(alerts: list[dict[str, str]]) -> None:
 
 def main() -> None:
     shutil.rmtree(DATA, ignore_errors=True)
+    (DATA / "pager").mkdir(parents=True)
+    pager = Pager(DATA / "pager")
+    config = DATA / "logwarden.yaml"
+    template = (ROOT / "demo" / "logwarden.yaml").read_text()
+    config.write_text(
+        template.replace("{data}", str(DATA)).replace("{pager_port}", str(pager.port))
+    )
     logwarden = [sys.executable, "-m", "logwarden"]
-    out.rule("logwarden run (embedded defaults, data in .demo/)")
-    proc = subprocess.Popen([*logwarden, "run", "--data-dir", str(DATA)], stdout=subprocess.PIPE)
+    out.rule("logwarden run (embedded defaults and demo/logwarden.yaml, data in .demo/)")
+    proc = subprocess.Popen([*logwarden, "run", "--config", str(config)], stdout=subprocess.PIPE)
     try:
         wait_ready(proc)
         lines = events()
@@ -141,6 +236,7 @@ def main() -> None:
             f"in {time.monotonic() - started:.2f} s\n"
         )
         wait_detected(stored)
+        escalate(pager, config, logwarden)
     finally:
         proc.send_signal(signal.SIGTERM)
         alerts_out, _ = proc.communicate(timeout=60)
