@@ -40,3 +40,13 @@ class Format(Protocol):
     def alert_labels(self, view: Any) -> dict[str, str]:
         """What the event is about, as alert labels: `namespace`, `user`, `resource`
         (those it has)."""
+
+    def document(self, raw: bytes, view: Any) -> Any:
+        """The event as plain JSON values (dicts, lists, strings, numbers), under the field
+        names rules use for this kind of record (for web logs, Sigma's webserver names:
+        `cs-method`, `sc-status`, ...): what Sigma fields and Falco `jevt` paths read."""
+
+    def derived(self, raw: bytes, view: Any) -> list[tuple[str, bytes]]:
+        """Records of other formats this event also is, as (source, raw bytes): a cloud
+        provider's audit entry is also a Kubernetes audit Event, so every audit rule runs
+        on it. Most formats derive nothing."""

@@ -28,6 +28,7 @@ __all__ = [
     "alert_labels",
     "decode",
     "decode_raw",
+    "document",
     "event_time_ns",
     "json_value",
     "parse_rfc3339_ns",
@@ -314,6 +315,15 @@ def alert_labels(ev: AuditEvent) -> dict[str, str]:
     return labels
 
 
+def document(raw: bytes, _view: AuditEvent) -> Any:
+    """The whole event as plain JSON values."""
+    return json_value(raw)
+
+
+def _derived(_raw: bytes, _view: AuditEvent) -> list[tuple[str, bytes]]:
+    return []
+
+
 class _AuditFormat:
     source = SOURCE
     # the module functions themselves, so a call through FORMAT adds no frame
@@ -321,6 +331,8 @@ class _AuditFormat:
     time_ns = staticmethod(event_time_ns)
     alert_ids = staticmethod(alert_ids)
     alert_labels = staticmethod(alert_labels)
+    document = staticmethod(document)
+    derived = staticmethod(_derived)
 
 
 #: The audit format as a `normalize.base.Format`.
