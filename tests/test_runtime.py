@@ -35,6 +35,13 @@ def unique_batches(n: int, size: int) -> list[list[bytes]]:
     return out
 
 
+def _state(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 class Service:
     """`logwarden run` in a child process, started again after each kill."""
 
@@ -73,9 +80,17 @@ class Service:
         raise AssertionError("logwarden run did not become ready")
 
     def kill(self) -> None:
+        """kill -9 the service; its detection worker must end on its own (it must not
+        live on, holding the alert state and the outbox)."""
         assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        deadline = time.monotonic() + 10
+        for pid in children.split():
+            while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+                assert time.monotonic() < deadline, f"the worker {pid} outlived its parent"
+                time.sleep(0.05)
 
     def stop(self) -> int:
         assert self.proc is not None

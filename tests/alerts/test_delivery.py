@@ -76,6 +76,7 @@ class Fake:
     kind: ClassVar[str] = "fake"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = False
+    local: ClassVar[bool] = False
 
     def __init__(
         self,

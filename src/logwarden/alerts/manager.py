@@ -11,12 +11,13 @@ route's escalation policy. `tick(now)` returns the notifications that are due:
   every `repeat_interval` (every `resend_interval` for receivers that forget alerts not
   re-sent, like Alertmanager). A receiver first hears of a group when something in it
   fires; resolved alerts leave the group once notified.
-- an escalation notifies its first level at once, and each following level when the
-  alert stayed unacknowledged for the level's timeout; after the last level it starts
-  again, `repeat` more times. Acknowledging stops it; the receivers it reached then hear
-  of the acknowledgement, and later of the resolution.
-- muted alerts (matched by an active silence, or inhibited by a firing alert) are not
-  notified and do not escalate.
+- escalation walks (`alerts.escalation`) notify their levels;
+- muted alerts (matched by an active silence, or inhibited by an open alert:
+  `alerts.inhibit`) are not notified and do not escalate.
+
+Deadlines are kept by key (`_timers`), so a tick looks only at what is due, and an
+alert's groups are indexed, so acknowledging one does not walk every group. Resolved
+alerts are forgotten `retention` after they were resolved.
 
 Time is passed in (`now`, nanoseconds), so tests walk it; nothing here sleeps or does
 I/O except `load` and `save` through the store. Notification ids are made from the
@@ -27,24 +28,23 @@ after a crash carries the id it had (`Notification.id`).
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import msgspec
 
+from logwarden.alerts._timers import NEVER, Timers
+from logwarden.alerts.escalation import Escalations, Policy, Walk
+from logwarden.alerts.inhibit import Inhibition, Inhibitor
 from logwarden.alerts.matchers import Matcher, matches, parse_matchers
 from logwarden.alerts.model import LINKS_KEPT, AlertState, Link, Notification
 from logwarden.alerts.route import RouteNode
 from logwarden.alerts.state import AlertStore, Command, Silence
-from logwarden.config.alerting import EscalationConfig, InhibitRule
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
-from logwarden.records import Alert, parse_duration
+from logwarden.records import Alert
 
 __all__ = ["AlertManager", "Inhibition", "Policy"]
 
-log = logging.getLogger("logwarden.alerts")
-_NEVER = 1 << 62
+_SWEEP_NS = 1_000_000_000
 
 
 class _Sent(msgspec.Struct):
@@ -63,48 +63,6 @@ class _Group(msgspec.Struct, kw_only=True):
     sent: dict[str, _Sent] = msgspec.field(default_factory=dict)
 
 
-class _Escalation(msgspec.Struct, kw_only=True):
-    key: str
-    policy: str
-    route: str
-    fingerprint: str
-    #: the alert's episode (its first_ns) this walk is about
-    episode: int
-    level: int = 0
-    round: int = 1
-    due_ns: int = 0
-    reached: list[str] = msgspec.field(default_factory=list)
-    #: acknowledged: no more steps; the reached receivers still hear of the resolution
-    stopped: bool = False
-
-
-@dataclass(frozen=True)
-class Inhibition:
-    source: tuple[Matcher, ...]
-    target: tuple[Matcher, ...]
-    equal: tuple[str, ...]
-
-    @classmethod
-    def of(cls, rule: InhibitRule) -> Inhibition:
-        return cls(
-            tuple(parse_matchers(rule.source_matchers)),
-            tuple(parse_matchers(rule.target_matchers)),
-            tuple(rule.equal),
-        )
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    levels: tuple[tuple[tuple[str, ...], int], ...]  # (receivers, timeout ns)
-    repeat: int
-
-    @classmethod
-    def of(cls, name: str, config: EscalationConfig) -> Policy:
-        levels = tuple((tuple(lv.receivers), parse_duration(lv.timeout)) for lv in config.levels)
-        return cls(name, levels, config.repeat)
-
-
 class AlertManager:
     """Tracked alerts, their groups and escalations (see the module doc)."""
 
@@ -118,29 +76,32 @@ class AlertManager:
         resend_receivers: Iterable[str] = (),
         resend_ns: int = 60_000_000_000,
         resolve_timeout_ns: int = 0,
+        retention_ns: int = 7 * 86_400_000_000_000,
         external_url: str | None = None,
     ) -> None:
         self.routes = routes
         self._route_by_id = {node.id: node for node in _nodes(routes)}
         self.store = store
-        self._inhibitions = list(inhibitions)
-        self._policies = dict(policies or {})
+        self._inhibitor = Inhibitor(list(inhibitions))
         self._resend = set(resend_receivers)
         self._resend_ns = resend_ns
         self._resolve_timeout = resolve_timeout_ns
+        self._retention = retention_ns
         self._url = external_url
         self.alerts: dict[str, AlertState] = {}
         self.groups: dict[str, _Group] = {}
-        self.escalations: dict[str, _Escalation] = {}
+        self.escalations = Escalations(policies or {}, self.muted, external_url)
+        self._groups_of: dict[str, set[str]] = {}
+        self._group_timers = Timers()
         self._seen: dict[str, int] = {}
+        self._swept = 0
         self._silences: list[tuple[Silence, list[Matcher]]] = []
         self._active_silences: set[str] = set()
         self._dirty_alerts: set[str] = set()
         self._dirty_groups: set[str] = set()
-        self._dirty_escalations: set[str] = set()
         self._forget: set[str] = set()
-        #: escalations whose alert was acknowledged or resolved since the last tick
-        self._pending_updates: list[str] = []
+        #: alerts acknowledged or resolved since the last tick (their walks hear of it)
+        self._closed: list[AlertState] = []
 
     # -- state --------------------------------------------------------------------------
 
@@ -148,24 +109,28 @@ class AlertManager:
         """Take up the state the store holds (after a restart)."""
         for alert in self.store.alerts():
             self.alerts[alert.fingerprint] = alert
-            self._seen[alert.fingerprint] = now_ns
+            self._inhibitor.update(alert)
+            if alert.status != "resolved":
+                self._seen[alert.fingerprint] = now_ns
         for group in self.store.load("groups", _Group):
-            self.groups[group.key] = group
-        for esc in self.store.load("escalations", _Escalation):
-            self.escalations[esc.key] = esc
+            self._keep(group)
+        self.escalations.load(self.store.load("escalations", Walk))
+        self._dirty_groups.clear()
+        self.escalations.dirty.clear()
         self.refresh_silences(now_ns)
 
     def save(self) -> None:
         """Write what changed since the last save, in one transaction."""
-        if not (self._dirty_alerts or self._dirty_groups or self._dirty_escalations):
+        walks = self.escalations.dirty
+        if not (self._dirty_alerts or self._dirty_groups or walks or self._forget):
             return
         alerts = [self.alerts[f] for f in self._dirty_alerts if f in self.alerts]
         groups = [(k, self.groups.get(k)) for k in self._dirty_groups]
-        escalations = [(k, self.escalations.get(k)) for k in self._dirty_escalations]
+        escalations = [(k, self.escalations.walks.get(k)) for k in walks]
         self.store.save(alerts, groups, escalations, self._forget)
         self._dirty_alerts.clear()
         self._dirty_groups.clear()
-        self._dirty_escalations.clear()
+        walks.clear()
         self._forget.clear()
 
     def refresh_silences(self, now_ns: int) -> None:
@@ -215,9 +180,9 @@ class AlertManager:
         self._forget.discard(fp)
         for node in self.routes.match(state.labels):
             self._join(node, state, now_ns)
-            if node.escalation is not None and node.escalation in self._policies:
-                self._escalate(node, state)
-        if self._inhibitions:
+            if node.escalation is not None:
+                self.escalations.start(node.escalation, node.id, state, now_ns)
+        if self._inhibitor.update(state):
             self._all_changed(now_ns)
 
     def _join(self, node: RouteNode, state: AlertState, now_ns: int) -> None:
@@ -225,30 +190,32 @@ class AlertManager:
         key = node.id + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = _Group(
+            group = _Group(
                 key=key,
                 route=node.id,
                 labels=labels,
                 created_ns=now_ns,
                 due_ns=now_ns + node.group_wait_ns,
             )
+            self._keep(group)
         if state.fingerprint not in group.fingerprints:
             group.fingerprints.append(state.fingerprint)
+            self._groups_of.setdefault(state.fingerprint, set()).add(key)
         self._changed(group, now_ns)
 
-    def _escalate(self, node: RouteNode, state: AlertState) -> None:
-        policy = self._policies[node.escalation or ""]
-        key = f"{policy.name}:{state.fingerprint}"
-        if key in self.escalations and self.escalations[key].episode == state.first_ns:
-            return
-        self.escalations[key] = _Escalation(
-            key=key,
-            policy=policy.name,
-            route=node.id,
-            fingerprint=state.fingerprint,
-            episode=state.first_ns,
-        )
-        self._dirty_escalations.add(key)
+    def _keep(self, group: _Group) -> None:
+        self.groups[group.key] = group
+        for fp in group.fingerprints:
+            self._groups_of.setdefault(fp, set()).add(group.key)
+        self._group_timers.set(group.key, group.due_ns)
+        self._dirty_groups.add(group.key)
+
+    def _drop(self, group: _Group) -> None:
+        del self.groups[group.key]
+        for fp in group.fingerprints:
+            self._groups_of.get(fp, set()).discard(group.key)
+        self._group_timers.discard(group.key)
+        self._dirty_groups.add(group.key)
 
     # -- people ---------------------------------------------------------------------------
 
@@ -274,64 +241,70 @@ class AlertManager:
         else:
             state.status = "resolved"
             state.resolved_by, state.resolved_ns = by, now_ns
+            self._seen.pop(state.fingerprint, None)
         self._dirty_alerts.add(state.fingerprint)
-        for group in self.groups.values():
-            if state.fingerprint in group.fingerprints:
-                self._changed(group, now_ns)
-        if self._inhibitions:
+        for key in self._groups_of.get(state.fingerprint, ()):
+            self._changed(self.groups[key], now_ns)
+        if self._inhibitor.update(state):
             self._all_changed(now_ns)
-        self._pending_updates.extend(
-            e.key for e in self.escalations.values() if e.fingerprint == state.fingerprint
-        )
+        self._closed.append(state)
 
     # -- time -----------------------------------------------------------------------------
 
     def tick(self, now_ns: int) -> list[Notification]:
         """Everything due at `now_ns`: resolutions by timeout, escalation steps, groups."""
-        out: list[Notification] = []
-        if self._resolve_timeout:
-            for fp, seen in list(self._seen.items()):
-                state = self.alerts.get(fp)
-                if state is None or state.status == "resolved":
-                    del self._seen[fp]
-                elif now_ns - seen >= self._resolve_timeout:
-                    self._close(state, "resolved", "logwarden (resolve_timeout)", now_ns)
-                    del self._seen[fp]
-        out += self.tick_updates(now_ns)
-        for esc in list(self.escalations.values()):
-            if not esc.stopped and esc.due_ns <= now_ns:
-                out += self._step(esc, now_ns)
-        for group in list(self.groups.values()):
-            if group.due_ns <= now_ns:
+        if now_ns - self._swept >= _SWEEP_NS:
+            self._sweep(now_ns)
+        out = self._updates(now_ns)
+        out += self.escalations.due(now_ns, self.alerts)
+        for key in self._group_timers.due(now_ns):
+            group = self.groups.get(key)
+            if group is not None:
                 out += self._flush(group, now_ns)
         return out
 
     def drain(self, now_ns: int) -> list[Notification]:
         """What changed and was not yet notified, at once (the service is stopping): no
         group waits out its group_wait or group_interval, nothing repeats or escalates."""
-        out = self.tick_updates(now_ns)
+        out = self._updates(now_ns)
         for group in list(self.groups.values()):
             out += self._flush(group, now_ns, repeat=False)
         return out
 
-    def tick_updates(self, now_ns: int) -> list[Notification]:
-        out: list[Notification] = []
-        for key in self._take_updates():
-            out += self._escalation_update(key, now_ns)
-        return out
-
     def next_due_ns(self) -> int:
         """When `tick` has something to do next (if nothing arrives before)."""
-        due = [g.due_ns for g in self.groups.values()]
-        due += [e.due_ns for e in self.escalations.values() if not e.stopped]
+        due = min(self._group_timers.next_ns(), self.escalations.next_ns())
+        if self._closed:
+            return 0
         if self._resolve_timeout and self._seen:
-            due.append(min(self._seen.values()) + self._resolve_timeout)
-        return min(due, default=_NEVER)
+            due = min(due, self._swept + _SWEEP_NS)
+        return due
 
-    def _take_updates(self) -> list[str]:
-        updates = list(dict.fromkeys(self._pending_updates))
-        self._pending_updates.clear()
-        return updates
+    def _updates(self, now_ns: int) -> list[Notification]:
+        out: list[Notification] = []
+        closed, self._closed = self._closed, []
+        for state in closed:
+            out += self.escalations.changed(state, now_ns)
+        return out
+
+    def _sweep(self, now_ns: int) -> None:
+        """Resolve alerts quiet for resolve_timeout; forget those resolved long ago."""
+        self._swept = now_ns
+        if self._resolve_timeout:
+            for fp, seen in list(self._seen.items()):
+                if now_ns - seen >= self._resolve_timeout:
+                    self._close(self.alerts[fp], "resolved", "logwarden (resolve_timeout)", now_ns)
+        for fp, state in list(self.alerts.items()):
+            done = state.resolved_ns
+            if (
+                done is not None
+                and now_ns - done >= self._retention
+                and not self._groups_of.get(fp)
+            ):
+                del self.alerts[fp]
+                self._groups_of.pop(fp, None)
+                self._forget.add(fp)
+                self._dirty_alerts.discard(fp)
 
     # -- groups ---------------------------------------------------------------------------
 
@@ -343,6 +316,7 @@ class AlertManager:
             else:  # nothing sent yet: its first notification after group_wait
                 soonest = group.created_ns + node.group_wait_ns
             group.due_ns = min(group.due_ns, max(now_ns, soonest))
+            self._group_timers.set(group.key, group.due_ns)
         self._dirty_groups.add(group.key)
 
     def _all_changed(self, now_ns: int) -> None:
@@ -353,7 +327,7 @@ class AlertManager:
         node = self._route_by_id.get(group.route)
         self._dirty_groups.add(group.key)
         if node is None:  # the route is gone from the config
-            del self.groups[group.key]
+            self._drop(group)
             return []
         states = [self.alerts[f] for f in group.fingerprints if f in self.alerts]
         visible = [a for a in states if a.status == "resolved" or not self.muted(a, now_ns)]
@@ -379,19 +353,22 @@ class AlertManager:
         gone = {a.fingerprint for a in visible if a.status == "resolved"}
         if gone:
             group.fingerprints = [f for f in group.fingerprints if f not in gone]
+            for fp in gone:
+                self._groups_of.get(fp, set()).discard(group.key)
             left = _digest([a for a in visible if a.fingerprint not in gone])
             for sent in group.sent.values():
                 if sent.hash == digest:
                     sent.hash = left
         if not group.fingerprints:
-            del self.groups[group.key]
+            self._drop(group)
             return out
         if firing and group.sent:
             group.due_ns = min(s.at_ns for s in group.sent.values()) + _min_repeat(
                 node, self._resend, self._resend_ns
             )
         else:
-            group.due_ns = _NEVER
+            group.due_ns = NEVER
+        self._group_timers.set(group.key, group.due_ns)
         return out
 
     def _group_notification(
@@ -410,103 +387,20 @@ class AlertManager:
             group_key=group.key,
             group_labels=group.labels,
             status="firing" if any(a.status != "resolved" for a in alerts) else "resolved",
-            alerts=[_copy(a) for a in alerts],
+            alerts=alerts,  # rendered before anything changes them (Dispatcher.submit)
             time_ns=now_ns,
-            external_url=self._url,
-        )
-
-    # -- escalation -----------------------------------------------------------------------
-
-    def _step(self, esc: _Escalation, now_ns: int) -> list[Notification]:
-        state = self.alerts.get(esc.fingerprint)
-        policy = self._policies.get(esc.policy)
-        self._dirty_escalations.add(esc.key)
-        if state is None or policy is None or state.first_ns != esc.episode:
-            del self.escalations[esc.key]
-            return []
-        if state.status != "firing":
-            esc.stopped = True
-            return []
-        if self.muted(state, now_ns):
-            esc.due_ns = now_ns + 1_000_000_000  # looked at again once the mute ends
-            return []
-        if esc.level < len(policy.levels):
-            esc.level += 1
-        elif esc.round <= policy.repeat:
-            esc.round, esc.level = esc.round + 1, 1
-        else:
-            log.warning(
-                "alert %r (rule %r) walked every level of escalation %r %d time(s) "
-                "unacknowledged; it stays open",
-                state.fingerprint,
-                state.rule,
-                policy.name,
-                esc.round,
-            )
-            esc.stopped = True
-            return []
-        receivers, timeout = policy.levels[esc.level - 1]
-        esc.due_ns = now_ns + timeout
-        for r in receivers:
-            if r not in esc.reached:
-                esc.reached.append(r)
-        step = f"{esc.round}.{esc.level}"
-        return [self._escalation_notification(esc, state, r, step, now_ns) for r in receivers]
-
-    def _escalation_update(self, key: str, now_ns: int) -> list[Notification]:
-        """The alert of an escalation was acknowledged or resolved: the receivers it
-        reached hear of it; a resolved alert's escalation ends."""
-        esc = self.escalations.get(key)
-        state = self.alerts.get(esc.fingerprint) if esc is not None else None
-        if esc is None or state is None:
-            return []
-        self._dirty_escalations.add(key)
-        esc.stopped = True
-        if state.status == "resolved":
-            del self.escalations[key]
-        return [
-            self._escalation_notification(esc, state, r, state.status, now_ns) for r in esc.reached
-        ]
-
-    def _escalation_notification(
-        self, esc: _Escalation, state: AlertState, receiver: str, step: str, now_ns: int
-    ) -> Notification:
-        return Notification(
-            id=f"{_short(esc.key)}-{esc.episode}/{receiver}/{step}",
-            receiver=receiver,
-            route=esc.route,
-            group_key=esc.key,
-            group_labels={"alertname": state.labels.get("alertname", "")},
-            status="resolved" if state.status == "resolved" else "firing",
-            alerts=[_copy(state)],
-            time_ns=now_ns,
-            escalation=esc.policy,
-            level=esc.level or None,
-            round=esc.round,
             external_url=self._url,
         )
 
     # -- muting ---------------------------------------------------------------------------
 
     def muted(self, state: AlertState, now_ns: int) -> bool:
-        """Silenced by an active silence, or inhibited by another firing alert."""
+        """Silenced by an active silence, or inhibited by another open alert."""
         labels = state.labels
         for silence, matchers in self._silences:
             if silence.active(now_ns) and matches(matchers, labels):
                 return True
-        for rule in self._inhibitions:
-            if not matches(rule.target, labels):
-                continue
-            want = [labels.get(name, "") for name in rule.equal]
-            for other in self.alerts.values():
-                if (
-                    other.status != "resolved"
-                    and other.fingerprint != state.fingerprint
-                    and matches(rule.source, other.labels)
-                    and [other.labels.get(n, "") for n in rule.equal] == want
-                ):
-                    return True
-        return False
+        return self._inhibitor.inhibited(state)
 
 
 def _labels(alert: Alert) -> dict[str, str]:
@@ -539,15 +433,6 @@ def _digest(alerts: Iterable[AlertState]) -> str:
 
 def _short(key: str) -> str:
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-
-
-def _copy(state: AlertState) -> AlertState:
-    return msgspec.structs.replace(
-        state,
-        labels=dict(state.labels),
-        annotations=dict(state.annotations),
-        links=list(state.links),
-    )
 
 
 def _nodes(node: RouteNode) -> list[RouteNode]:

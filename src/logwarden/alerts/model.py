@@ -76,7 +76,9 @@ class Notification(msgspec.Struct, kw_only=True):
     same id). `status` is ``resolved`` when every alert in it is resolved, else ``firing``.
     `group_labels` are the values of the route's `group_by` labels; `group_key` identifies
     the group (route and those values). On an escalation step, `escalation` names the
-    policy, `level` (from 1) and `round` (from 1).
+    policy, `level` (from 1) and `round` (from 1). `alerts` are the tracked alerts
+    themselves, not copies: a notification is rendered when it is made (the manager hands
+    it to `Dispatcher.submit` before it changes anything again).
     """
 
     id: str

@@ -4,8 +4,9 @@
 queue (full: the caller waits) and one thread that runs the `AlertManager`. Between
 alerts the thread wakes when the manager has something due, applies the `ack` and
 `resolve` commands the API and the `alerts` command left in the state file, reads the
-silences again (both every `poll_secs`), hands due notifications to the `Dispatcher`
-(durable in the outbox before anything else happens) and saves the manager's state. When
+silences again and saves the manager's state (all three every `poll_secs`), and hands due
+notifications to the `Dispatcher` (durable in the outbox before anything else happens:
+a notification made again after a crash has its id, and the outbox keeps one). When
 the stage closes, what changed is notified at once (`AlertManager.drain`).
 
 It is built in the service and started where it runs (the detect worker process, after
@@ -113,10 +114,13 @@ class AlertStage:
                         self.manager.receive(item, now)
                 while self._own:
                     self.manager.receive(self._own.popleft(), now)
-                if now - polled >= self._poll_ns or stopping:
+                polling = now - polled >= self._poll_ns or stopping
+                if polling:
                     polled = now
                     self._poll(now)
                 self._deliver(now, stopping=stopping)
+                if polling:  # the outbox already holds what was sent
+                    self.manager.save()
             except Exception as exc:  # a bug here must not stop alerts for good: log, go on
                 log.exception("the alert manager failed: %s", exc)
                 self.error = exc
@@ -150,7 +154,6 @@ class AlertStage:
             notifications += self.manager.drain(now)
         if notifications:
             self.dispatcher.submit(notifications, now)
-        self.manager.save()
 
     def _health(self, receiver: str, ok: bool, reason: str) -> None:
         """A receiver began failing (`ok` False) or recovered: an alert of its own."""

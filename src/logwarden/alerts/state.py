@@ -151,14 +151,14 @@ class AlertStore:
                 )
                 db.executemany("DELETE FROM alerts WHERE fingerprint = ?", [(f,) for f in forget])
                 for table, rows in (("groups", groups), ("escalations", escalations)):
+                    gone, kept = [], []
                     for key, body in rows:
                         if body is None:
-                            db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
+                            gone.append((key,))
                         else:
-                            db.execute(
-                                f"INSERT OR REPLACE INTO {table} VALUES (?, ?)",
-                                (key, _json.encode(body)),
-                            )
+                            kept.append((key, _json.encode(body)))
+                    db.executemany(f"DELETE FROM {table} WHERE key = ?", gone)
+                    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", kept)
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: {exc}") from exc
 

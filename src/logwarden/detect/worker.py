@@ -82,7 +82,14 @@ class DetectWorker:
         counts_out, counts_in = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
             target=_child,
-            args=(records_out, counts_in, self._engine, self._suppressor, self._sinks),
+            args=(
+                records_out,
+                counts_in,
+                (records_in, counts_out),
+                self._engine,
+                self._suppressor,
+                self._sinks,
+            ),
             name="logwarden-detect",
             daemon=True,
         )
@@ -145,10 +152,13 @@ class DetectWorker:
 def _child(
     conn: Connection,
     counts: Connection,
+    parent_ends: tuple[Connection, Connection],
     engine: Engine,
     suppressor: Suppressor | None,
     sinks: Sinks,
 ) -> None:
+    for end in parent_ends:  # else the records pipe never ends when the parent dies
+        end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this ends
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sinks.start()

@@ -57,6 +57,7 @@ class AlertmanagerNotifier:
     kind: ClassVar[str] = "alertmanager"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = False
+    local: ClassVar[bool] = False
 
     def __init__(
         self,

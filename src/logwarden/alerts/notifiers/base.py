@@ -6,7 +6,10 @@ with two class attributes:
 
 - `joins`: payloads are lines that may be concatenated into one send (a file, stdout);
 - `per_alert`: the service takes one alert per message (PagerDuty's Events API), so
-  delivery hands it notifications of one alert each.
+  delivery hands it notifications of one alert each;
+- `local`: the destination is on this machine and durable itself (a synced file,
+  stdout), so delivery writes to it directly when nothing waits for it in the outbox,
+  and uses the outbox only for what fails.
 
 `send` raises `SendError` when the payload did not arrive; `retry` says whether trying
 again may help, and `retry_after_secs` how long the receiver asked to be left alone
@@ -40,6 +43,7 @@ class Notifier(Protocol):
     kind: ClassVar[str]
     joins: ClassVar[bool]
     per_alert: ClassVar[bool]
+    local: ClassVar[bool]
 
     def render(self, notification: Notification) -> bytes:
         """The payload for `notification` (no I/O)."""

@@ -39,6 +39,7 @@ class CloudEventsNotifier:
     kind: ClassVar[str] = "cloudevents"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = False
+    local: ClassVar[bool] = False
 
     def __init__(
         self,

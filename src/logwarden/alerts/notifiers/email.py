@@ -49,6 +49,7 @@ class EmailNotifier:
     kind: ClassVar[str] = "email"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = False
+    local: ClassVar[bool] = False
 
     def __init__(
         self,

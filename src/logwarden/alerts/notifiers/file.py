@@ -23,6 +23,8 @@ class FileNotifier:
     #: payloads are JSON lines: several join into one send
     joins: ClassVar[bool] = True
     per_alert: ClassVar[bool] = False
+    #: written here, durably: the dispatcher writes it at once when nothing waits for it
+    local: ClassVar[bool] = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -34,6 +34,7 @@ class PagerDutyNotifier:
     kind: ClassVar[str] = "pagerduty"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = True
+    local: ClassVar[bool] = False
 
     def __init__(
         self,

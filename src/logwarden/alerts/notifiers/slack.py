@@ -46,6 +46,7 @@ class SlackNotifier:
     kind: ClassVar[str] = "slack"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = False
+    local: ClassVar[bool] = False
 
     def __init__(
         self,

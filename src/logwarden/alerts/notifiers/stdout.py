@@ -54,6 +54,8 @@ class StdoutNotifier:
     #: payloads are JSON lines: several join into one send
     joins: ClassVar[bool] = True
     per_alert: ClassVar[bool] = False
+    #: written here, durably: the dispatcher writes it at once when nothing waits for it
+    local: ClassVar[bool] = True
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self._stream = stream or sys.stdout.buffer

@@ -50,6 +50,7 @@ class WebhookNotifier:
     kind: ClassVar[str] = "webhook"
     joins: ClassVar[bool] = False
     per_alert: ClassVar[bool] = False
+    local: ClassVar[bool] = False
 
     def __init__(
         self,
