@@ -64,7 +64,8 @@ def test_the_pack_is_the_default_and_loads_with_falco_and_sigma() -> None:
     formats = {r.format for r in rules.rules}
     assert formats == {"falco", "sigma"}
     assert len(rules.correlations) == 3
-    assert len({r.name for r in rules.rules}) == len(rules.rules)
+    # one name per rule and source (a web rule is compiled once per access log source)
+    assert len({(r.source, r.name) for r in rules.rules}) == len(rules.rules)
 
 
 def test_docs_describe_every_rule_of_the_pack() -> None:

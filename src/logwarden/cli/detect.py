@@ -22,7 +22,7 @@ from logwarden.detect.rulesets import BUILTIN, DEFAULT, load_rules
 from logwarden.detect.stage import DetectStage
 from logwarden.detect.suppression import Suppressor
 from logwarden.errors import UsageError
-from logwarden.normalize import k8s_audit
+from logwarden.normalize import FORMATS, k8s_audit
 from logwarden.records import FALCO_PRIORITIES, SEVERITY_STYLE, Alert, parse_duration
 from logwarden.rejects import Rejects
 from logwarden.sources.files import STDIN, FileSource
@@ -30,14 +30,17 @@ from logwarden.sources.files import STDIN, FileSource
 __all__ = ["ORDER", "SUMMARY", "add_parser", "run"]
 
 ORDER = 10
-SUMMARY = "hunt through Kubernetes audit logs with the K05 pack, Falco and Sigma rules"
+SUMMARY = "hunt through the K05 sources' logs with the K05 pack, Falco and Sigma rules"
 
 _PROGRESS_MIN_BYTES = 32 << 20
 _WRITE_BYTES = 64 << 10  # JSON-lines output is written in blocks of this size
 _HELP = """\
 Read Kubernetes audit logs (JSON lines of audit.k8s.io/v1 or v1beta1 Events, EventList
 documents, JSON arrays, gzip files, directories of rotated logs, or '-' for stdin) and
-report what the rules detect, as Falco would.
+report what the rules detect, as Falco would. --input reads the other K05 sources
+instead: {inputs}. Cloud providers' audit logs
+(aks_audit, eks_audit, gke_audit) are also read as Kubernetes audit Events, so every
+audit rule applies to them.
 
 --rules takes a rule set name or a path, and can be repeated; later files override
 earlier ones. Rule sets shipped with logwarden: {builtin}. Default: {default}.
@@ -53,7 +56,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "detect",
         help=SUMMARY,
-        description=_HELP.format(builtin=", ".join(sorted(BUILTIN)), default=", ".join(DEFAULT)),
+        description=_HELP.format(
+            builtin=", ".join(sorted(BUILTIN)),
+            default=", ".join(DEFAULT),
+            inputs=", ".join(sorted(FORMATS)),
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -65,6 +72,14 @@ def add_parser(sub: Any) -> None:
         action="append",
         metavar="PATH",
         help="rule set name or rules file/directory (repeatable)",
+    )
+    p.add_argument(
+        "--input",
+        "-i",
+        choices=sorted(FORMATS),
+        default=k8s_audit.SOURCE,
+        metavar="FORMAT",
+        help=f"what the files hold (default {k8s_audit.SOURCE}): {', '.join(sorted(FORMATS))}",
     )
     p.add_argument("--format", "-f", choices=("table", "jsonl"), help="output format")
     p.add_argument(
@@ -144,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise UsageError(f"cannot write {args.rejects}: {exc.strerror}") from exc
         rejects = Rejects(log=sys.stderr, keep=keep)
-        source = FileSource(paths, k8s_audit.FORMAT, rejects)
+        source = FileSource(paths, FORMATS[args.input], rejects)
         out = Console(highlight=False, soft_wrap=True) if fmt == "table" else None
         progress = _progress(source, args.no_progress)
         if progress is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from logwarden.detect.ir import Field
+from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
 from logwarden.normalize.k8s_audit import AuditEvent, json_value
 from logwarden.records import Record
 
@@ -81,8 +82,17 @@ def annotation_map(rec: Record) -> Any:
 
 
 def document(rec: Record) -> Any:
-    """The whole event as plain JSON values (for pointers outside the typed view)."""
-    return _cached(rec, "doc", lambda _v: json_value(rec.raw))
+    """The whole event as plain JSON values (for pointers outside the typed view); for
+    records of other formats, what their format module makes of them (its `document`)."""
+    return _cached(rec, "doc", lambda view: _document(rec, view))
+
+
+def _document(rec: Record, view: Any) -> Any:
+    if rec.source == K8S_AUDIT:
+        return json_value(rec.raw)
+    from logwarden.normalize import FORMATS
+
+    return FORMATS[rec.source].document(rec.raw, view)
 
 
 def text(value: Any) -> str | None:

@@ -4,7 +4,9 @@
 a worker process of its own (`detect.worker`): records go in, alerts come out through
 `emit`. Between records, `idle(now)` lets windows that wall time has closed give their
 alerts (a live service may see no events for a while); `finish` closes every window when
-the stream ends. Alerts raised elsewhere (a silent source) go through `alert`, unsuppressed.
+the stream ends. A record whose format derives records of another (a cloud provider's
+audit entry is also a Kubernetes audit Event) has the rules of both run over it. Alerts
+raised elsewhere (a silent source) go through `alert`, unsuppressed.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from collections.abc import Callable, Iterable
 
 from logwarden.detect.engine import Engine
 from logwarden.detect.suppression import Suppressor
+from logwarden.normalize import FORMATS
+from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
 from logwarden.records import Alert, Record
 
-__all__ = ["DetectStage"]
+__all__ = ["DetectStage", "derived"]
 
 
 class DetectStage:
@@ -39,6 +44,10 @@ class DetectStage:
             if alerts:
                 for alert in alerts:
                     push(alert)
+            if record.source != K8S_AUDIT:
+                for also in derived(record):
+                    for alert in process(also):
+                        push(alert)
 
         return record
 
@@ -75,3 +84,22 @@ class DetectStage:
             return
         for passed in self._suppressor.process(alert):
             self._emit(passed)
+
+
+def derived(record: Record) -> list[Record]:
+    """The records a record also is (a cloud provider's audit entry is a Kubernetes audit
+    Event too): same origin, their own source and view; one its format cannot read is
+    skipped (the original record is what the ledger holds)."""
+    out = []
+    for source, raw in FORMATS[record.source].derived(record.raw, record.view):
+        fmt = FORMATS[source]
+        try:
+            view = fmt.decode(raw)
+            when = fmt.time_ns(view)
+        except MalformedInput:
+            continue
+        r = record
+        out.append(
+            Record(source, r.instance, r.seq, r.line, r.received_ns, when, raw, view, None, r.index)
+        )
+    return out

@@ -1,8 +1,9 @@
 """Log files read once: files, directories in time order, gzip, and stdin.
 
-This is the source behind `logwarden detect` and, later, `ledger import`. It frames input
-into units (JSON lines, or one JSON document per file when the file holds a pretty-printed
-EventList or array), hands each unit to the format module, and emits one Record per event.
+This is the source behind `logwarden detect` and `ledger import`. It frames input into
+units (lines, or one JSON document per file when the file holds a pretty-printed EventList
+or array; formats that are not a record per line are framed by `_framing`), hands each
+unit to the format module, and emits one Record per event.
 Units the format rejects are reported through `Rejects` as ``file:line: reason``.
 
 Directories are walked recursively, hidden files skipped, and files read oldest first: a
@@ -23,11 +24,13 @@ import time
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from logwarden.normalize.base import Format, MalformedInput
+from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
 from logwarden.records import Record
 from logwarden.rejects import Rejects
+from logwarden.sources._framing import FRAMERS, Framer
 from logwarden.sources._logfiles import Gunzip, event_items, gunzipped, rotation_time
 
 __all__ = ["STDIN", "FileSource", "Input", "ordered_files"]
@@ -202,8 +205,15 @@ class FileSource:
         stop: threading.Event | None,
         tick: Callable[[], object] | None,
     ) -> None:
+        framer = FRAMERS.get(self.fmt.source)
+        if framer is not None:
+            self._framed(framer, stream, name, emit)
+            return
         fmt = self.fmt
-        decode = fmt.decode
+        decode: Callable[[bytes], Any] = fmt.decode
+        if fmt.source != K8S_AUDIT:  # JSON takes a line with its newline; text formats do not
+            decode = functools.partial(_stripped, fmt.decode)
+
         time_ns = fmt.time_ns
         source = fmt.source
         now = time.time_ns
@@ -231,6 +241,33 @@ class FileSource:
                         report(f"{name}:{lineno}", str(exc), raw)
                     continue
                 seq = self._items(view, name, lineno, seq, emit)
+        self.events += seq
+
+    def _framed(
+        self, framer: Framer, stream: IO[bytes], name: str, emit: Callable[[Record], object]
+    ) -> None:
+        """A file of a format that is not a record per line, read whole (`_framing`)."""
+        try:
+            data = stream.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            self._unreadable(name, f"read failed: {_reason(exc)}")
+            return
+        fmt, report = self.fmt, self.rejects.report
+        received = time.time_ns()
+        seq = 0
+        for line, unit in framer(data, name):
+            where = f"{name}:{line}" if line else name
+            if isinstance(unit, MalformedInput):
+                report(where, str(unit), b"")
+                continue
+            try:
+                view = fmt.decode(unit)
+                when = fmt.time_ns(view)
+            except MalformedInput as exc:
+                report(where, str(exc), unit)
+                continue
+            seq += 1
+            emit(Record(fmt.source, name, seq, line, received, when, unit, view))
         self.events += seq
 
     def _items(
@@ -262,6 +299,10 @@ class FileSource:
             seq = self._items([(data.strip(), view)], name, 1, 0, emit)
         self.events += seq
         return seq
+
+
+def _stripped(decode: Callable[[bytes], Any], line: bytes) -> Any:
+    return decode(line.rstrip(b"\r\n"))
 
 
 def _tick(progress: Callable[[int], object], done: int, position: Callable[[], int]) -> None:

@@ -35,14 +35,28 @@ from logwarden.errors import RuleError
 from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
 from logwarden.records import parse_duration
 
-__all__ = ["DEFAULT_PIPELINES", "LOGSOURCES", "load_sigma", "source_of"]
+__all__ = ["DEFAULT_PIPELINES", "LOGSOURCES", "load_sigma", "source_of", "sources_of"]
 
-#: logsource (the keys given must all match) -> the Record.source its rules apply to
-LOGSOURCES: list[tuple[dict[str, str], str]] = [
-    ({"product": "kubernetes", "service": "audit"}, K8S_AUDIT),
-    ({"product": "aws", "service": "cloudtrail"}, "aws_cloudtrail"),
-    ({"product": "azure", "service": "activitylogs"}, "azure_activitylogs"),
-    ({"product": "gcp", "service": "gcp.audit"}, "gcp_audit"),
+#: logsource (the keys given must all match) -> the Record.sources its rules apply to. The
+#: first that matches wins. SigmaHQ's own logsources come first; `kubernetes/events`,
+#: `kubernetes/containers`, `linux/journald`, `cilium/hubble`, `azure/aks_audit` and
+#: `aws/eks_audit` are logwarden's, for its own rules (docs/sigma.md).
+LOGSOURCES: list[tuple[dict[str, str], tuple[str, ...]]] = [
+    ({"product": "kubernetes", "service": "audit"}, (K8S_AUDIT,)),
+    ({"product": "kubernetes", "service": "events"}, ("k8s_event",)),
+    ({"product": "kubernetes", "service": "containers"}, ("container_log",)),
+    ({"product": "gcp", "service": "gcp.audit"}, ("gke_audit",)),
+    ({"product": "azure", "service": "aks_audit"}, ("aks_audit",)),
+    ({"product": "aws", "service": "eks_audit"}, ("eks_audit",)),
+    ({"product": "aws", "service": "cloudtrail"}, ("aws_cloudtrail",)),
+    ({"product": "azure", "service": "activitylogs"}, ("azure_activitylogs",)),
+    ({"category": "webserver"}, ("ingress_nginx", "nginx_access", "envoy_access")),
+    ({"category": "proxy"}, ("ingress_nginx", "nginx_access", "envoy_access")),
+    ({"product": "cilium", "service": "hubble"}, ("hubble_flow",)),
+    ({"product": "linux", "service": "journald"}, ("journald",)),
+    ({"product": "linux", "service": "auth"}, ("journald",)),
+    ({"product": "linux", "service": "sshd"}, ("journald",)),
+    ({"product": "linux", "service": "syslog"}, ("journald",)),
 ]
 
 DEFAULT_PIPELINES = ("kubernetes_audit.yml",)
@@ -59,13 +73,19 @@ _LEVELS = {
 _CONTEXT = {K8S_AUDIT: ("user.username", "objectRef.namespace", "objectRef.name")}
 
 
-def source_of(logsource: Any) -> str | None:
-    """The Record.source a rule with this logsource applies to, or None."""
+def sources_of(logsource: Any) -> tuple[str, ...]:
+    """The Record.sources a rule with this logsource applies to (none: it is skipped)."""
     given = {k: getattr(logsource, k) for k in ("category", "product", "service")}
-    for keys, source in LOGSOURCES:
+    for keys, sources in LOGSOURCES:
         if all(given.get(k) == v for k, v in keys.items()):
-            return source
-    return None
+            return sources
+    return ()
+
+
+def source_of(logsource: Any) -> str | None:
+    """The first Record.source a rule with this logsource applies to, or None."""
+    found = sources_of(logsource)
+    return found[0] if found else None
 
 
 def _pipeline(names: Sequence[str]) -> ProcessingPipeline:
@@ -161,10 +181,10 @@ def load_sigma(
             loader.fail(f"processing pipeline: {exc}", sigma)
             continue
         if isinstance(sigma, SigmaRule):
-            rule = _rule(loader, sigma, names)
-            if rule is not None:
-                engine_rules[id(sigma)] = rule
-                loader.out.rules.append(rule)
+            made = _rules(loader, sigma, names)
+            if made:  # a correlation counts the rule's matches on its first source
+                engine_rules[id(sigma)] = made[0]
+                loader.out.rules.extend(made)
     for sigma in parsed:
         if isinstance(sigma, SigmaCorrelationRule):
             corr = _correlation(loader, sigma, engine_rules)
@@ -201,16 +221,32 @@ def _options(loader: _Loader, sigma: Any) -> tuple[int, list[str]]:
     return window, by
 
 
-def _rule(loader: _Loader, sigma: SigmaRule, names: set[str]) -> Rule | None:
+def _rules(loader: _Loader, sigma: SigmaRule, names: set[str]) -> list[Rule]:
+    """The rule compiled for each source its logsource covers (web rules: ingress-nginx,
+    nginx and Envoy records), one name for all."""
     file, line = loader.where.get(id(sigma), ("?", 0))
-    source = source_of(sigma.logsource)
-    if source is None:
+    sources = sources_of(sigma.logsource)
+    if not sources:
         loader.out.notes.append(
             f"{file}:{line}: rule '{sigma.title}' skipped: logsource "
             f"{sigma.logsource.product}/{sigma.logsource.service}/{sigma.logsource.category} "
             "is not one logwarden reads"
         )
-        return None
+        return []
+    name = sigma.title
+    if name in names:  # titles need not be unique in Sigma; alert names must be
+        name = f"{sigma.title} [{sigma.id or sigma.name or len(names)}]"
+    names.add(name)
+    made = []
+    for source in sources:
+        rule = _rule(loader, sigma, name, source, f"{file}:{line}")
+        if rule is None:
+            return []
+        made.append(rule)
+    return made
+
+
+def _rule(loader: _Loader, sigma: SigmaRule, name: str, source: str, origin: str) -> Rule | None:
     try:
         predicate = compile_condition(sigma, source)
         shown = list(sigma.fields or []) or fields_used(sigma)
@@ -221,10 +257,6 @@ def _rule(loader: _Loader, sigma: SigmaRule, names: set[str]) -> Rule | None:
     except (RuleError, SigmaError) as exc:
         loader.fail(getattr(exc, "reason", str(exc)), sigma)
         return None
-    name = sigma.title
-    if name in names:  # titles need not be unique in Sigma; alert names must be
-        name = f"{sigma.title} [{sigma.id or sigma.name or len(names)}]"
-    names.add(name)
     priority, severity = _level(loader, sigma)
     return Rule(
         name=name,
@@ -236,7 +268,7 @@ def _rule(loader: _Loader, sigma: SigmaRule, names: set[str]) -> Rule | None:
         render=render,
         tags=tuple(sorted({str(t) for t in sigma.tags})),
         desc=sigma.description or "",
-        origin=f"{file}:{line}",
+        origin=origin,
         key_fields=key_fields,
         suppress_ns=window,
         author=str(sigma.author or ""),
