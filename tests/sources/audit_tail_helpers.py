@@ -1,28 +1,37 @@
-"""Helpers of the audit file tail tests: real audit lines, real rotation, a durable fake.
+"""Helpers of the audit file tail tests: real audit lines, and an audit tail polling fast.
 
-`rotate` does to a live audit log what kube-apiserver's lumberjack does (rename to
-``audit-<UTC time>.log``, create a new live file, gzip the backup and remove the plain
-one) or what logrotate does (``audit.log.1``, ``audit.log.2.gz``, ...). `RotatingWriter`
-appends real audit lines at a steady pace from its own thread, sometimes in two writes
-(so the tail sees partial lines), and rotates every few lines.
+Rotation, the steady writer and the fake ledger are shared with the other file tails: they
+live in `tail_helpers` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import random
-import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
-from logwarden.records import Record
+from tail_helpers import (
+    RotatingWriter,
+    Sink,
+    gzip_file,
+    lumberjack_name,
+    rotate,
+    running,
+    seqs_and_lines,
+)
+
 from logwarden.rejects import Rejects
 from logwarden.sources.k8s_audit_file import K8sAuditFileSource
+
+__all__ = [
+    "AUDIT_LINES",
+    "RotatingWriter",
+    "Sink",
+    "gzip_file",
+    "lumberjack_name",
+    "make_source",
+    "rotate",
+    "running",
+    "seqs_and_lines",
+]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audit"
 
@@ -33,174 +42,6 @@ AUDIT_LINES = [
     for line in (FIXTURES / name).read_bytes().splitlines()
     if line.strip()
 ]
-
-_last_ms = 0
-
-
-def lumberjack_name(live: Path) -> Path:
-    """The backup name lumberjack gives `live` now (UTC, milliseconds, never repeated)."""
-    global _last_ms
-    ms = max(time.time_ns() // 1_000_000, _last_ms + 1)
-    _last_ms = ms
-    stamp = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H-%M-%S")
-    stem, ext = os.path.splitext(live.name)
-    return live.with_name(f"{stem}-{stamp}.{ms % 1000:03d}{ext}")
-
-
-def gzip_file(path: Path) -> Path:
-    """Compress `path` to `path.gz` in pieces (a partial .gz is visible meanwhile), then
-    remove `path`, as lumberjack's and logrotate's compressors do."""
-    target = path.with_name(path.name + ".gz")
-    data = path.read_bytes()
-    with gzip.open(target, "wb") as out:
-        for i in range(0, len(data), 8192):
-            out.write(data[i : i + 8192])
-            out.flush()
-    path.unlink()
-    return target
-
-
-def rotate(live: Path, *, style: str = "lumberjack", compress: bool = True) -> Path:
-    """Rotate `live` (which the caller must have closed) and create a new empty live file.
-    Returns the backup's final path."""
-    if style == "lumberjack":
-        backup = lumberjack_name(live)
-        os.rename(live, backup)
-        live.touch()
-        return gzip_file(backup) if compress else backup
-    numbered = re.compile(re.escape(live.name) + r"\.(\d+)(\.gz)?")
-    found = sorted(
-        (
-            (int(m.group(1)), m.group(2) or "")
-            for p in live.parent.iterdir()
-            if (m := numbered.fullmatch(p.name))
-        ),
-        reverse=True,
-    )
-    for n, gz in found:
-        os.rename(
-            live.with_name(f"{live.name}.{n}{gz}"), live.with_name(f"{live.name}.{n + 1}{gz}")
-        )
-        if n == 1 and compress and not gz:  # delaycompress: the previous backup is compressed
-            gzip_file(live.with_name(f"{live.name}.2"))
-    backup = live.with_name(live.name + ".1")
-    os.rename(live, backup)
-    live.touch()
-    return backup
-
-
-class RotatingWriter(threading.Thread):
-    """Appends `lines` to `live` at a steady pace, rotating every `rotate_every` lines.
-
-    `written` lists each line with its line number in the file it went to, in order.
-    """
-
-    def __init__(
-        self,
-        live: Path,
-        lines: list[bytes],
-        *,
-        rotate_every: int,
-        style: str = "lumberjack",
-        pace_secs: float = 0.001,
-        seed: int = 1,
-    ) -> None:
-        super().__init__(daemon=True)
-        self.live = live
-        self.lines = lines
-        self.rotate_every = rotate_every
-        self.style = style
-        self.pace_secs = pace_secs
-        self.random = random.Random(seed)
-        self.written: list[tuple[bytes, int]] = []
-        self.rotations = 0
-        self.error: BaseException | None = None
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self._write_all()
-        except BaseException as exc:  # reported by the test through `finish`
-            self.error = exc
-
-    def _write_all(self) -> None:
-        out = open(self.live, "ab", buffering=0)  # noqa: SIM115 - closed below
-        lineno = 0
-        try:
-            for line in self.lines:
-                if self.halt.is_set():
-                    return
-                if lineno == self.rotate_every:
-                    out.close()
-                    rotate(self.live, style=self.style)
-                    self.rotations += 1
-                    out = open(self.live, "ab", buffering=0)  # noqa: SIM115
-                    lineno = 0
-                cut = self.random.randrange(1, len(line)) if self.random.random() < 0.3 else 0
-                if cut:
-                    out.write(line[:cut])  # the tail may see this partial line
-                    time.sleep(self.pace_secs)
-                out.write(line[cut:] + b"\n")
-                lineno += 1
-                self.written.append((line, lineno))
-                time.sleep(self.pace_secs)
-        finally:
-            out.close()
-
-    def finish(self, timeout: float = 20) -> None:
-        """Wait for the writer to end; re-raise what it raised."""
-        self.join(timeout)
-        assert not self.is_alive(), "the writer did not finish"
-        if self.error is not None:
-            raise self.error
-
-
-class Sink:
-    """A fake `emit`: a batch is durable once appended to `records`."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-        self.batches = 0
-        self.cond = threading.Condition()
-
-    def __call__(self, batch: list[Record]) -> None:
-        assert batch, "an empty batch was emitted"
-        with self.cond:
-            self.records.extend(batch)
-            self.batches += 1
-            self.cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 20) -> None:
-        """Wait until at least `count` records are stored."""
-        with self.cond:
-            ok = self.cond.wait_for(lambda: len(self.records) >= count, timeout)
-        assert ok, f"only {len(self.records)} of {count} records arrived"
-
-
-@contextmanager
-def running(
-    source: K8sAuditFileSource, emit: object, resume_seq: int = 0
-) -> Iterator[threading.Event]:
-    """Run `source` in a thread; on leaving, stop it, wait for it and re-raise its error."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            source.run(emit, stop, resume_seq)  # type: ignore[arg-type]
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        thread.join(10)
-        assert not thread.is_alive(), "the source did not stop"
-        if errors:
-            raise errors[0]  # the source's own error explains a failed wait best
 
 
 def make_source(
@@ -215,8 +56,3 @@ def make_source(
         Rejects() if rejects is None else rejects,
         **options,  # type: ignore[arg-type]
     )
-
-
-def seqs_and_lines(records: list[Record]) -> tuple[list[int], list[tuple[bytes, int]]]:
-    """The seqs of `records`, and their raw bytes with their line numbers."""
-    return [r.seq for r in records], [(r.raw, r.line) for r in records]

@@ -1,0 +1,460 @@
+"""A log file of any line format: tailed through rotation, resumed exactly after a restart.
+
+Each line of the file (used only once its newline has arrived) is split into input units
+by `units` (default: the line itself, without trailing whitespace, is one unit), and each
+unit is decoded by the source's `Format`; a unit the format decodes into a list (an
+EventList, a JSON array) yields one record per item (see `normalize.base.Format.decode`).
+Empty lines, and lines `skip` says are not records by design (the ``//`` comment header of
+Hubble sample files, see `skip_for`), are passed over without a report. Every other line,
+unit or item that is not an event of the format is reported to `Rejects` as
+``path:line: reason`` and counted. The file is polled every `poll_interval_secs`.
+
+Position. After `emit` returns (the batch is durable in the ledger), the source saves
+where it stands in ``<state_dir>/<kind>.<source_id>.json`` (`kind` is ``log_file``; the
+audit tail keeps its own ``k8s_audit_file``): the seq of the batch's last record, the file
+it came from by identity (device, inode, and the SHA-256 of its first up to 1 KiB, which
+survives renaming and compression), and the byte offset and line number just after the
+last line of the batch (skipped and rejected lines after its last record included).
+Batches never span two files.
+
+Resume. `run(..., resume_seq)` gets the last seq of this source the ledger holds. The
+saved file is looked up among the live file and its backups (see `_rotation`), read from
+the saved offset (a ``.gz`` is decompressed up to it), then every newer backup, then the
+live file. If the state lags the ledger (a crash after the ledger stored a batch but before
+the state was saved), the first ``resume_seq - state.seq`` records are skipped. A state
+ahead of the ledger, or a missing state with a non-empty ledger, is an `InputError`: the
+source never guesses. With no state and an empty ledger the source starts at the beginning
+of the live file (``start_at="end"``: at its end; older backups are not read).
+
+Rotation. While running, when the live path's inode changes, the old file is finished
+through its still-open descriptor, then the next file in rotation order is read from its
+start (several rotations between two polls are followed one by one). A live file that
+shrinks or whose first bytes change was truncated in place (copytruncate): its copy is
+finished from the offset read if it can be found, then the truncated file is read from its
+start; since lines written between the copy and the truncation are lost, this is reported.
+A saved file that is gone after a restart is reported too, and reading continues with the
+oldest file newer than it (records the ledger holds beyond the saved position are then
+taken as read from the gone file, and numbering continues after them). Reports of
+possible loss are counted in `gaps`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from logwarden.errors import InputError
+from logwarden.normalize import hubble
+from logwarden.normalize.base import Format, MalformedInput
+from logwarden.records import Record
+from logwarden.rejects import Rejects
+from logwarden.sources._logfiles import event_items
+from logwarden.sources._position import Position, load_position, save_position, state_path
+from logwarden.sources._rotation import LIVE_KEY, Candidate, candidates, locate
+from logwarden.sources._tail import ShortFile, TailFile
+
+__all__ = ["LogFileSource", "Skip", "Units", "comment_line", "skip_for"]
+
+#: Splits one line into the input units it holds (bytes each), or says why one is unusable
+#: (a `MalformedInput` in its place; raised, it stands for the whole line).
+Units = Callable[[bytes], list[bytes | MalformedInput]]
+#: Whether a line is not a record by design (passed over without a report).
+Skip = Callable[[bytes], bool]
+
+#: bytes of lines looked at per batch at most, so that `stop` is seen in a long run of
+#: skipped or rejected lines
+_BATCH_BYTES = 8 << 20
+_RETRIES = 20
+#: how many times in a row a finished file must be missing before it counts as deleted
+_MISSES = 3
+
+
+def comment_line(line: bytes) -> bool:
+    """Whether `line` is a ``//`` comment (the SPDX header of hubble-otel's flow files)."""
+    return line.lstrip().startswith(b"//")
+
+
+_SKIPS: dict[str, Skip] = {hubble.SOURCE: comment_line}
+
+
+def skip_for(fmt: Format) -> Skip | None:
+    """The lines files of `fmt` hold that are not records by design, if any."""
+    return _SKIPS.get(fmt.source)
+
+
+class LogFileSource:
+    """Tails one log file of one line format (see the module doc).
+
+    Counters for metrics: `events` (records emitted and durable), `rejected` (malformed
+    lines, units and items), `skipped` (lines `skip` passed over), `bytes_read`,
+    `rotations_seen` (switches to a newer file), `last_event_ns` (receive time of the
+    newest record), `gaps` (reported possible loss).
+    """
+
+    #: the first part of the state file's name
+    kind = "log_file"
+
+    def __init__(
+        self,
+        source_id: str,
+        path: str,
+        state_dir: Path,
+        rejects: Rejects,
+        *,
+        fmt: Format,
+        units: Units | None = None,
+        poll_interval_secs: float = 0.25,
+        batch_events: int = 1024,
+        start_at: str = "beginning",
+        skip: Skip | None = None,
+    ) -> None:
+        if poll_interval_secs <= 0:
+            raise ValueError(f"poll_interval_secs must be positive, not {poll_interval_secs}")
+        if batch_events < 1:
+            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
+        if start_at not in ("beginning", "end"):
+            raise ValueError(f"start_at must be 'beginning' or 'end', not {start_at!r}")
+        self.source_id = source_id
+        self.path = path
+        self.fmt = fmt
+        self.units = units
+        self.skip = skip
+        self.state_file = state_path(state_dir, self.kind, source_id)
+        self.rejects = rejects
+        self.poll_interval_secs = poll_interval_secs
+        self.batch_events = batch_events
+        self.start_at = start_at
+        self.events = 0
+        self.rejected = 0
+        self.skipped = 0
+        self.bytes_read = 0
+        self.rotations_seen = 0
+        self.last_event_ns = 0
+        self.gaps = 0
+        self._file: TailFile | None = None
+        #: with no file open: open the oldest file whose rotation key is at least this
+        self._want_after = LIVE_KEY
+        self._at_end = False
+        self._seq = 0
+        self._durable = 0
+        self._misses = 0
+
+    def run(
+        self, emit: Callable[[list[Record]], None], stop: threading.Event, resume_seq: int
+    ) -> None:
+        """Emit batches of records until `stop` is set; `resume_seq` is the last seq of this
+        source durable in the ledger (0 if none). Raises InputError when the saved position
+        and the ledger disagree, or a file cannot be read."""
+        try:
+            self._resume(resume_seq)
+            while not stop.is_set():
+                if not self._step(emit):
+                    stop.wait(self.poll_interval_secs)
+        except OSError as exc:
+            raise InputError(f"cannot read {exc.filename or self.path}: {exc.strerror}") from exc
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    # --- start ------------------------------------------------------------------------------
+
+    def _resume(self, resume_seq: int) -> None:
+        pos = load_position(self.state_file)
+        if pos is None:
+            if resume_seq:
+                raise InputError(
+                    f"the ledger holds {resume_seq} records of source '{self.source_id}' but "
+                    f"its position state file {self.state_file} is missing: cannot tell where "
+                    "to continue without repeating or skipping lines; restore the state file"
+                )
+            self._at_end = self.start_at == "end"
+            return
+        if pos.seq > resume_seq:
+            raise InputError(
+                f"the position state file {self.state_file} says records up to {pos.seq} of "
+                f"source '{self.source_id}' are stored, but the ledger holds only "
+                f"{resume_seq}: records believed durable are missing from the ledger "
+                "(restored from an older copy?); refusing to skip or repeat them"
+            )
+        self._seq, self._durable = pos.seq, resume_seq
+        for attempt in range(_RETRIES):
+            if self._reopen(pos, sure=attempt >= _MISSES):
+                return
+        raise InputError(f"{pos.path}: the file of the saved position keeps disappearing")
+
+    def _reopen(self, pos: Position, *, sure: bool) -> bool:
+        """Open the file of `pos` at its offset; False to look again (it vanished while
+        looking, or is missing and not `sure` yet)."""
+        cands = candidates(self.path)
+        idx = locate(cands, pos.device, pos.inode, pos.head_len, pos.head_sha256)
+        if idx is None and not sure:
+            return False
+        if idx is None:
+            self._gap(
+                f"{pos.path}:{pos.line}",
+                "the file of the saved position is gone (rotated away and deleted while "
+                "logwarden was stopped?): lines after this one may be lost; continuing with "
+                "the oldest newer file" + self._unsaved(),
+            )
+            self._want_after = pos.after_ns
+            return True
+        cand = cands[idx]
+        try:
+            self._file = TailFile.open(cand.path, _after(cand), offset=pos.offset, line=pos.line)
+        except FileNotFoundError:
+            return False  # compressed or removed meanwhile: look again
+        except ShortFile:
+            self._gap(
+                f"{cand.path}:{pos.line}",
+                f"holds fewer than the {pos.offset} bytes read before (truncated?): "
+                "continuing with the next file, or this one from its start if it is live"
+                + self._unsaved(),
+            )
+            self._want_after = _after(cand)
+        return True
+
+    def _unsaved(self) -> str:
+        """When the rest of the saved file cannot be read: take the records stored after the
+        saved position as read from it, and say so. (They may as well have come from the
+        next file, which is then emitted whole: a repeat is reported, never a silent loss.)"""
+        lag = self._durable - self._seq
+        self._seq = self._durable
+        if not lag:
+            return ""
+        return (
+            f"; the {lag} records the ledger holds after the saved position are taken as "
+            "read from it (if they came from the next file, they are emitted again)"
+        )
+
+    def _open_next(self) -> bool:
+        """With no file open: open the oldest file at least `_want_after`, if any."""
+        for cand in candidates(self.path):
+            if cand.key_ns >= self._want_after:
+                try:
+                    self._file = TailFile.open(cand.path, _after(cand))
+                except FileNotFoundError:
+                    return False
+                if self._at_end:
+                    self._at_end = False
+                    self.bytes_read += _skip_to_end(self._file)
+                return True
+        return False
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _step(self, emit: Callable[[list[Record]], None]) -> bool:
+        """Do one piece of work; False when there is nothing to do until the next poll."""
+        file = self._file
+        if file is None:
+            return self._open_next()
+        records, at_eof = self._batch(file)
+        if records:
+            emit(records)
+            self._saved(records, file)
+            return True
+        return not at_eof or self._switch(file)
+
+    def _batch(self, file: TailFile) -> tuple[list[Record], bool]:
+        """The next records of `file`, and whether its end (for now) was reached."""
+        out: list[Record] = []
+        received = time.time_ns()
+        looked = 0
+        while len(out) < self.batch_events and looked < _BATCH_BYTES:
+            line = file.take_line()
+            if line is None:
+                n = file.fill()
+                if not n:
+                    return out, True
+                self.bytes_read += n
+                received = time.time_ns()  # one reading per chunk: its lines arrived together
+                continue
+            looked += len(line) + 1
+            self._line(line, file, received, out)
+        return out, False
+
+    def _line(self, line: bytes, file: TailFile, received: int, out: list[Record]) -> None:
+        """Append the records of one line to `out` (those not yet durable)."""
+        raw = line.rstrip()
+        if not raw:
+            return
+        if self.skip is not None and self.skip(raw):
+            if self._seq >= self._durable:
+                self.skipped += 1
+            return
+        if self.units is None:
+            self._unit(raw, file, received, out)
+            return
+        try:
+            units = self.units(raw)
+        except MalformedInput as exc:  # the line as a whole
+            units = [exc]
+        for unit in units:
+            if isinstance(unit, MalformedInput):
+                self._report(f"{file.path}:{file.line}", str(unit), raw)
+            else:
+                self._unit(unit, file, received, out)
+
+    def _unit(self, raw: bytes, file: TailFile, received: int, out: list[Record]) -> None:
+        """Append the records of one input unit to `out` (those not yet durable)."""
+        fmt = self.fmt
+        items: list[tuple[bytes, Any, int]]
+        try:
+            view = fmt.decode(raw)
+            if isinstance(view, list):
+                items = event_items(fmt, view, f"{file.path}:{file.line}", self._report)
+            else:
+                items = [(raw, view, fmt.time_ns(view))]
+        except MalformedInput as exc:
+            self._report(f"{file.path}:{file.line}", str(exc), raw)
+            return
+        for item, view, when in items:
+            self._seq += 1
+            if self._seq > self._durable:
+                record = Record(
+                    fmt.source, self.source_id, self._seq, file.line, received, when, item, view
+                )
+                out.append(record)
+
+    def _saved(self, records: list[Record], file: TailFile) -> None:
+        """Count a batch `emit` made durable and save the position after it."""
+        self.events += len(records)
+        self.last_event_ns = records[-1].received_ns
+        self._durable = records[-1].seq
+        position = Position(
+            seq=records[-1].seq,
+            path=file.path,
+            device=file.device,
+            inode=file.inode,
+            head_len=len(file.head),
+            head_sha256=file.head_sha256,
+            offset=file.offset,
+            line=file.line,
+            after_ns=file.after_ns,
+        )
+        save_position(self.state_file, position)
+
+    # --- rotation ---------------------------------------------------------------------------
+
+    def _switch(self, file: TailFile) -> bool:
+        """At the end of `file`: follow a rotation or truncation; False if there is none."""
+        if not file.compressed and self._is_live(file):
+            if not file.truncated():
+                return False
+            self._truncated(file)
+            return True
+        n = file.fill()  # what was written before the rename
+        if n:
+            self.bytes_read += n
+            return True
+        return self._advance(file)
+
+    def _is_live(self, file: TailFile) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return file.is_file(st.st_dev, st.st_ino)
+
+    def _advance(self, file: TailFile) -> bool:
+        """Switch from the finished `file` to the next newer one, if there is one yet."""
+        cands = candidates(self.path)
+        idx = locate(cands, file.device, file.inode, len(file.head), file.head_sha256)
+        if idx is not None:
+            self._misses = 0
+            newer = cands[idx + 1 :]
+        elif self._misses < _MISSES:
+            self._misses += 1  # renamed while listing?: look again at the next poll
+            return False
+        else:  # deleted already: the files rotated after it
+            newer = [c for c in cands if c.key_ns >= file.after_ns]
+        if not newer:
+            return False
+        try:
+            nxt = TailFile.open(newer[0].path, _after(newer[0]))
+        except FileNotFoundError:
+            return False  # compressed meanwhile: look again at the next poll
+        partial = file.partial()
+        if partial.strip() and not (self.skip is not None and self.skip(partial.rstrip())):
+            self._report(
+                f"{file.path}:{file.line + 1}",
+                "incomplete last line: the file was rotated before its newline was written",
+                partial,
+            )
+        file.close()
+        self._file = nxt
+        self.rotations_seen += 1
+        return True
+
+    def _truncated(self, file: TailFile) -> None:
+        """The live `file` was truncated in place: finish its copy if found, then reread it."""
+        where = f"{file.path}:{file.line}"
+        copy = self._copy_of(file)
+        if copy is None:
+            self._gap(
+                where,
+                "truncated in place (copytruncate?) and no copy found: reading it again from "
+                "its start; lines after this one may be lost",
+            )
+            file.rewind()
+            return
+        self._gap(
+            where,
+            f"truncated in place (copytruncate): continuing in its copy {copy.path}, then "
+            "from the start of this file; lines written between the copy and the truncation "
+            "are lost",
+        )
+        file.close()
+        self._file = copy
+        self.rotations_seen += 1
+
+    def _copy_of(self, file: TailFile) -> TailFile | None:
+        """The backup that starts like `file`, opened where `file` stands, or None."""
+        if not file.head:
+            return None
+        cands = [c for c in candidates(self.path) if not c.live]
+        idx = locate(cands, -1, -1, len(file.head), file.head_sha256)
+        if idx is None:
+            return None
+        try:
+            return TailFile.open(
+                cands[idx].path, _after(cands[idx]), offset=file.offset, line=file.line
+            )
+        except (FileNotFoundError, ShortFile):
+            return None
+
+    # --- reports ----------------------------------------------------------------------------
+
+    def _report(self, where: str, reason: str, raw: bytes) -> None:
+        """Report an unusable line or item, unless it lies before the last durable record
+        (reported by the run that emitted that record)."""
+        if self._seq < self._durable:
+            return
+        self.rejected += 1
+        self.rejects.report(where, reason, raw)
+
+    def _gap(self, where: str, reason: str) -> None:
+        self.gaps += 1
+        self.rejects.report(where, reason)
+
+
+def _after(cand: Candidate) -> int:
+    """A lower bound of the rotation time of `cand`, to tell newer files from older ones
+    once it is gone: now for the live file, just after its rotation time for a backup."""
+    if cand.live:
+        return time.time_ns() // 1_000_000 * 1_000_000
+    return cand.key_ns + 1
+
+
+def _skip_to_end(file: TailFile) -> int:
+    """Move past every complete line `file` holds now; return the bytes read."""
+    read = 0
+    while n := file.fill():
+        read += n
+        while file.take_line() is not None:
+            pass
+    return read
