@@ -70,6 +70,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from logwarden.normalize import web_access
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 
@@ -809,8 +810,25 @@ def document(_raw: bytes, view: ContainerLog) -> Any:
     return doc
 
 
-def _derived(_raw: bytes, _view: ContainerLog) -> list[tuple[str, bytes]]:
+def _derived(_raw: bytes, view: ContainerLog) -> list[tuple[str, bytes]]:
+    """An access log line a web server in the container wrote (ingress-nginx's format,
+    nginx `combined`, Envoy's default) is also a record of that format, so the web rules
+    see the requests of an app whose logs go to stdout."""
+    line = view.log
+    if "HTTP/" not in line or '" ' not in line or (not line[:1].isalnum() and line[:1] != "["):
+        return []
+    data = line.rstrip("\r\n").encode()
+    for fmt in _ACCESS_FORMATS:
+        try:
+            fmt.time_ns(fmt.decode(data))
+        except MalformedInput:
+            continue
+        return [(fmt.source, data)]
     return []
+
+
+#: tried in this order: the most specific format first
+_ACCESS_FORMATS = (web_access.INGRESS_NGINX, web_access.NGINX, web_access.ENVOY)
 
 
 class _ContainerLogFormat:

@@ -80,8 +80,12 @@ class TailFile:
         self._read_pos = self.offset = offset
 
     def _keep_head(self, chunk: bytes) -> None:
-        if self._read_pos < HEAD_BYTES:
-            self.head += chunk[: HEAD_BYTES - self._read_pos]
+        """Keep the part of `chunk` (read at `_read_pos`) that extends `head`: after a skip
+        in a plain file, `head` already holds what `pread` found there."""
+        have, start = len(self.head), self._read_pos
+        if have >= HEAD_BYTES or start > have or start + len(chunk) <= have:
+            return
+        self.head += chunk[have - start : HEAD_BYTES - start]
 
     @property
     def head_sha256(self) -> str:
