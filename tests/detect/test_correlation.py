@@ -7,10 +7,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import run_detect
 from detect.sigma.events import edit, trace, write_events
 from logwarden.detect.engine import Engine
 from logwarden.detect.rulesets import load_rules
+from logwarden.errors import RuleError
 
 SECRET = edit(trace("create_secret.json"), verb="get")  # minikube-user reads a secret
 BASE = """
@@ -209,3 +212,16 @@ def test_expired_groups_are_evicted(tmp_path: Path) -> None:
         engine.process(record)
     assert engine.correlator is not None
     assert sum(len(g) for g in engine.correlator._groups) == 1
+
+
+def test_a_correlation_of_a_rule_that_failed_to_load_is_an_error_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "base.yml").write_text("title: Broken\nname: base\ndetection: [not, a, map]\n")
+    (tmp_path / "burst.yml").write_text(
+        "title: Burst\nname: burst\ncorrelation:\n  type: event_count\n  rules: [base]\n"
+        "  group-by: [user.username]\n  timespan: 1m\n  condition: {gte: 3}\nlevel: high\n"
+    )
+    with pytest.raises(RuleError) as caught:
+        load_rules([str(tmp_path)])
+    assert "burst.yml" in str(caught.value) or "base" in str(caught.value)

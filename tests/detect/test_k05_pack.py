@@ -33,6 +33,31 @@ REQUIRED = {
     "k05_logging_workload_scaled_to_zero",
     "k05_logging_config_changed",
     "k05_logging_access_removed",
+    # Kubernetes Events
+    "k05_event_backoff_storm",  # CrashLoopBackOff / image pull back-off per namespace
+    "k05_event_secret_mount_failed",
+    "k05_event_admission_denied",
+    "k05_event_oom_killed",
+    "k05_event_node_not_ready",
+    "k05_event_pod_security_violation",
+    "k05_event_pod_evicted",
+    # container logs
+    "k05_container_fatal_log",
+    "k05_container_error_burst",  # error lines per pod
+    # journald on nodes
+    "k05_node_ssh_failed_password_burst",  # per node (the address is in the message text)
+    "k05_node_su_sudo_failure",
+    "k05_node_runtime_error",
+    "k05_node_runtime_restarted",
+    "k05_node_logging_stopped",
+    # web access logs (ingress-nginx, nginx, Envoy)
+    "k05_web_client_error_burst",  # 4xx per client
+    "k05_web_server_error_burst",  # 5xx per client
+    # Cilium Hubble flows
+    "k05_hubble_policy_drop",
+    "k05_hubble_drop_burst",  # drops per pod
+    "k05_hubble_egress_unusual_port",
+    "k05_hubble_egress_destinations_burst",  # distinct outside addresses per namespace
 }
 
 
@@ -63,7 +88,7 @@ def test_the_pack_is_the_default_and_loads_with_falco_and_sigma() -> None:
     rules = load_rules(["builtin", "falco", "sigma"])
     formats = {r.format for r in rules.rules}
     assert formats == {"falco", "sigma"}
-    assert len(rules.correlations) == 3
+    assert len(rules.correlations) == 10
     # one name per rule and source (a web rule is compiled once per access log source)
     assert len({(r.source, r.name) for r in rules.rules}) == len(rules.rules)
 

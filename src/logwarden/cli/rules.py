@@ -37,7 +37,9 @@ def add_parser(sub: Any) -> None:
         description="For each rule file DIR/NAME.yml with tests, every event of "
         "DIR/tests/NAME.match.jsonl must raise an alert of its rule and none of "
         "DIR/tests/NAME.nomatch.jsonl may (for a correlation: the match sequence raises one, "
-        "the nomatch sequence none).",
+        "the nomatch sequence none). Events are in the format of the rule's logsource: "
+        "text formats (access logs) may use NAME.KIND.log, container logs a directory "
+        "NAME.KIND/ laid out as /var/log/pods.",
     )
     test.add_argument("paths", nargs="+", metavar="PATH")
     test.add_argument(

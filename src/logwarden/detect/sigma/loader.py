@@ -163,8 +163,8 @@ def load_sigma(
     for path in paths:
         parsed.extend(loader.read(path))
     loader.out.files.extend(paths)
-    collection = SigmaCollection(parsed)
-    try:
+    try:  # the collection resolves references as it is made (a rule file may have failed)
+        collection = SigmaCollection(parsed)
         collection.resolve_rule_references()
     except SigmaError as exc:
         loader.fail(
