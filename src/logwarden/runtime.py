@@ -30,7 +30,7 @@ import msgspec
 from logwarden.alerts.api import AlertsApi
 from logwarden.alerts.setup import alert_stage, api_token
 from logwarden.alerts.state import AlertStore
-from logwarden.config import Config, K8sAuditFileSource, K8sAuditWebhookSource
+from logwarden.config import Config, K8sAuditWebhookSource
 from logwarden.detect.engine import Engine
 from logwarden.detect.rulesets import load_rules
 from logwarden.detect.silence import SilenceWatch, Watched
@@ -41,13 +41,13 @@ from logwarden.ledger import keys, note
 from logwarden.ledger.sink import LedgerSink
 from logwarden.ledger.writer import WriterOptions
 from logwarden.metrics import Metrics
-from logwarden.normalize import k8s_audit
 from logwarden.pipeline import Pipeline
 from logwarden.records import Record
 from logwarden.redact import Redactor
 from logwarden.rejects import Rejects
 from logwarden.service import Listener, Service, TlsFiles
-from logwarden.sources.k8s_audit_file import K8sAuditFileSource as FileTail
+from logwarden.sources.base import LiveSource
+from logwarden.sources.build import live_source, record_source, what
 from logwarden.sources.k8s_audit_webhook import K8sAuditWebhook
 
 __all__ = ["Runtime", "configure_logging"]
@@ -57,8 +57,12 @@ log = logging.getLogger("logwarden.run")
 
 @dataclass
 class _Tail:
+    """A live source of the service (a followed file, the journal, an API watch...), run
+    in a thread of its own."""
+
     source_id: str
-    tail: FileTail
+    tail: LiveSource
+    record_source: str
     thread: threading.Thread | None = None
     error: BaseException | None = None
 
@@ -130,7 +134,7 @@ class Runtime:
             external_url=f"https://{api.listen}/api/v1/alerts" if api.enabled else None,
         )
         watched = {
-            source_id: Watched("audit events", k8s_audit.SOURCE, source.silence_after_secs)
+            source_id: Watched(what(source), record_source(source), source.silence_after_secs)
             for source_id, source in c.sources.items()
         }
         return Pipeline(
@@ -221,17 +225,17 @@ class Runtime:
         return ensure_service_pki(self.data_dir / "tls", usable)
 
     def _file_sources(self) -> None:
+        """Every source that is not a server: files, pod logs, the journal, API watches."""
         for source_id, source in self.config.sources.items():
-            if isinstance(source, K8sAuditFileSource):
-                tail = FileTail(
-                    source_id,
-                    source.path,
-                    self.data_dir / "sources" / source_id,
-                    self.rejects,
-                    poll_interval_secs=source.poll_interval_secs,
-                    batch_events=self.config.pipeline.batch_events,
-                )
-                self._tails.append(_Tail(source_id, tail))
+            tail = live_source(
+                source_id,
+                source,
+                self.data_dir / "sources" / source_id,
+                self.rejects,
+                batch_events=self.config.pipeline.batch_events,
+            )
+            if tail is not None:
+                self._tails.append(_Tail(source_id, tail, record_source(source)))
 
     # -- running ---------------------------------------------------------------------------
 
@@ -296,7 +300,8 @@ class Runtime:
             self.pipeline.submit(t.source_id, batch, numbered=True).result()
 
         try:
-            t.tail.run(emit, self._tails_stop, self.pipeline.resume_seq(t.source_id))
+            resume = self.pipeline.resume_seq(t.source_id, t.record_source)
+            t.tail.run(emit, self._tails_stop, resume)
         except Exception as exc:  # reported on /readyz and in the log; the rest keeps going
             t.error = exc
             log.error("source %r stopped: %s", t.source_id, exc)

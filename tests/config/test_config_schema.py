@@ -35,7 +35,7 @@ ALL = structs(Config)
 
 
 def test_every_field_of_every_section_says_what_it_means() -> None:
-    assert len(ALL) == 22
+    assert len(ALL) == 27
     for cls in ALL:
         assert cls.__doc__, cls
         for f in fields(cls):
@@ -45,6 +45,8 @@ def test_every_field_of_every_section_says_what_it_means() -> None:
 #: a good value of each required field that is not a string
 REQUIRED: dict[str, Any] = {
     "levels": [{"receivers": ["r"]}],
+    "format": "nginx_access",
+    "region": "eu-west-1",
     "receivers": ["r"],
     "source_matchers": [],
     "target_matchers": [],
@@ -66,7 +68,15 @@ def test_msgspec_also_rejects_unknown_fields(cls: type[msgspec.Struct]) -> None:
 
 
 def test_sources_and_receivers_are_tagged_unions_one_struct_per_type() -> None:
-    assert [tag_of(m) for m in get_args(SourceConfig)] == ["k8s_audit_webhook", "k8s_audit_file"]
+    assert [tag_of(m) for m in get_args(SourceConfig)] == [
+        "k8s_audit_webhook",
+        "k8s_audit_file",
+        "log_file",
+        "container_logs",
+        "k8s_events",
+        "journald",
+        "eks_cloudwatch",
+    ]
     assert [tag_of(m) for m in get_args(ReceiverConfig)] == [
         "stdout",
         "file",

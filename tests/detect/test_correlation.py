@@ -191,7 +191,7 @@ def test_events_later_than_the_lateness_are_counted_not_used(tmp_path: Path) -> 
     engine = _engine(tmp_path, EVENT_COUNT, lateness_ns=1_000_000_000)
     records = _records(tmp_path, [at(SECRET, 0), at(SECRET, 30), at(SECRET, 1), at(SECRET, 31)])
     alerts = [a for r in records for a in engine.process(r)] + list(engine.flush())
-    assert engine.correlator is not None and engine.correlator.late == 1  # the read at 1 s
+    assert engine.late == 1  # the read at 1 s
     assert [a.output_fields["count"] for a in alerts] == [3]
 
 
@@ -200,9 +200,8 @@ def test_state_is_bounded_and_overflow_counted(tmp_path: Path) -> None:
     records = _records(tmp_path, [at(SECRET, i, user__username=f"u{i}") for i in range(12)])
     for record in records:
         engine.process(record)
-    assert engine.correlator is not None
-    assert engine.correlator.overflow == 7
-    assert all(len(groups) <= 5 for groups in engine.correlator._groups)
+    assert engine.overflow == 7
+    assert all(len(groups) <= 5 for groups in engine.correlators["k8s_audit"]._groups)
 
 
 def test_expired_groups_are_evicted(tmp_path: Path) -> None:
@@ -210,8 +209,7 @@ def test_expired_groups_are_evicted(tmp_path: Path) -> None:
     events = [at(SECRET, i, user__username=f"u{i}") for i in range(50)] + [at(SECRET, 500)]
     for record in _records(tmp_path, events):
         engine.process(record)
-    assert engine.correlator is not None
-    assert sum(len(g) for g in engine.correlator._groups) == 1
+    assert sum(len(g) for g in engine.correlators["k8s_audit"]._groups) == 1
 
 
 def test_a_correlation_of_a_rule_that_failed_to_load_is_an_error_not_a_crash(

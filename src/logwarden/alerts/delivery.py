@@ -2,7 +2,7 @@
 
 `Dispatcher.submit` renders each notification with its receiver's notifier and puts the
 payloads in the outbox (`alerts.outbox`, on disk) in one transaction before it returns;
-nothing is acknowledged before it is durable. A local notifier (a synced file, stdout) is
+nothing is acknowledged before it is durable. A local notifier (a synced file) is
 durable itself: while nothing of its receiver waits in the outbox, `submit` writes to it
 at once, and only what fails goes to the outbox. One `Delivery` thread per receiver then
 sends the receiver's payloads oldest first:

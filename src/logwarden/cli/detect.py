@@ -311,10 +311,10 @@ def _print_summary(
     summary.add_row("rules loaded", f"{len(engine.rules):,} (match: {engine.match})")
     if engine.correlations:
         summary.add_row("correlations", f"{len(engine.correlations):,}")
-    if engine.correlator is not None and engine.correlator.late:
-        summary.add_row("too late for correlation", f"{engine.correlator.late:,}")
-    if engine.correlator is not None and engine.correlator.overflow:
-        summary.add_row("correlation groups dropped", f"{engine.correlator.overflow:,}")
+    if engine.late:
+        summary.add_row("too late for correlation", f"{engine.late:,}")
+    if engine.overflow:
+        summary.add_row("correlation groups dropped", f"{engine.overflow:,}")
     summary.add_row("alerts", f"{stats.alerts:,}")
     if stats.suppressed:
         summary.add_row("repeats folded into summaries", f"{stats.suppressed:,}")

@@ -40,6 +40,19 @@ sources:
     type: k8s_audit_file
     path: /var/log/kubernetes/audit/audit.log
     silence_after_secs: 600
+  events:                         # Kubernetes Events, listed and watched
+    type: k8s_events
+    in_cluster: true
+  pods:                           # every container's log, from kubelet's directory
+    type: container_logs
+    exclude_namespaces: [kube-system]
+  node:                           # the node's journal: kubelet, the runtime, sshd, auditd
+    type: journald
+    units: [kubelet.service, containerd.service, ssh.service, auditd.service]
+  ingress:                        # ingress-nginx's access log
+    type: log_file
+    path: /var/log/ingress-nginx/access.log
+    format: ingress_nginx
 
 redact:
   extra_paths:

@@ -30,6 +30,13 @@ from logwarden.config.checks import (
     URL_PATH,
 )
 from logwarden.config.receivers import ReceiverConfig, StdoutReceiver
+from logwarden.config.sources import (
+    ContainerLogsSource,
+    EksCloudWatchSource,
+    JournaldSource,
+    K8sEventsSource,
+    LogFileSource,
+)
 
 __all__ = [
     "AlertsConfig",
@@ -168,7 +175,15 @@ class K8sAuditFileSource(_Source, frozen=True, kw_only=True, tag="k8s_audit_file
 
 
 #: Every source type; `type:` selects one.
-SourceConfig = K8sAuditWebhookSource | K8sAuditFileSource
+SourceConfig = (
+    K8sAuditWebhookSource
+    | K8sAuditFileSource
+    | LogFileSource
+    | ContainerLogsSource
+    | K8sEventsSource
+    | JournaldSource
+    | EksCloudWatchSource
+)
 
 # ---------------------------------------------------------------------------- stages
 

@@ -120,11 +120,17 @@ class Engine:
         self._sources = {
             s: _SourceRules(s, rs, self._first, silent, feeders) for s, rs in by.items()
         }
-        self.correlator: Correlator | None = None
+        #: one correlator per record source: each keeps its own watermark, so a source
+        #: whose events come later than another's (a polled cloud log, a replayed file)
+        #: is not taken as late (a correlation counts within one source)
+        self.correlators: dict[str, Correlator] = {}
         if self.correlations:
-            self.correlator = Correlator(
-                self.correlations, _alert_ids, lateness_ns=lateness_ns, max_groups=max_groups
-            )
+            self.correlators = {
+                s: Correlator(
+                    self.correlations, _alert_ids, lateness_ns=lateness_ns, max_groups=max_groups
+                )
+                for s in self._sources
+            }
         #: the alerts a record raises, and correlation alerts now due
         self.process = self._processor()
 
@@ -136,20 +142,24 @@ class Engine:
         """`process`, with everything fixed for the run bound as locals (the hot path)."""
         # the index's lookup inlined: its key function, its cache (cleared, never replaced)
         sources = {
-            s: (c.index.key, c.index.cache, c.index.compute, c.makers, c.rules)
+            s: (
+                c.index.key,
+                c.index.cache,
+                c.index.compute,
+                c.makers,
+                c.rules,
+                self.correlators.get(s),
+            )
             for s, c in self._sources.items()
         }
-        correlator = self.correlator
         first = self._first
 
         def process(record: Record) -> Sequence[Alert]:
             """The alerts this record raises (and correlation alerts now due)."""
             compiled = sources.get(record.source)
             if compiled is None:
-                if correlator is not None and record.time_ns >= correlator.gate:
-                    return correlator.advance(record.time_ns)
                 return _NONE
-            key_of, cache, compute, makers, rules = compiled
+            key_of, cache, compute, makers, rules, correlator = compiled
             key = key_of(record)
             found = cache.get(key)
             alert_fn, feed_fn = found if found is not None else compute(key)
@@ -174,9 +184,21 @@ class Engine:
 
     def flush(self) -> Sequence[Alert]:
         """The input is over: alerts of every window that holds one."""
-        if self.correlator is None:
-            return _NONE
-        return self.correlator.flush()
+        return [a for c in self.correlators.values() for a in c.flush()] or _NONE
+
+    def advance(self, now_ns: int) -> list[Alert]:
+        """Wall time is `now_ns` (no records came for a while): windows it has closed."""
+        return [a for c in self.correlators.values() if now_ns >= c.gate for a in c.advance(now_ns)]
+
+    @property
+    def late(self) -> int:
+        """Matches that came after their source's watermark had passed them."""
+        return sum(c.late for c in self.correlators.values())
+
+    @property
+    def overflow(self) -> int:
+        """Correlation groups dropped because a correlation had `max_groups` of them."""
+        return sum(c.overflow for c in self.correlators.values())
 
 
 def _alert_ids(source: str, view: Any) -> tuple[str | None, str | None]:

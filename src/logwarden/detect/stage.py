@@ -62,10 +62,8 @@ class DetectStage:
 
     def idle(self, now_ns: int) -> None:
         """No records for a while: windows that wall time has closed give their alerts."""
-        correlator = self.engine.correlator
-        if correlator is not None and now_ns >= correlator.gate:
-            for alert in correlator.advance(now_ns):
-                self._push(alert)
+        for alert in self.engine.advance(now_ns):
+            self._push(alert)
         if self._suppressor is not None:
             for alert in self._suppressor.expire(now_ns):
                 self._emit(alert)

@@ -7,9 +7,9 @@ with two class attributes:
 - `joins`: payloads are lines that may be concatenated into one send (a file, stdout);
 - `per_alert`: the service takes one alert per message (PagerDuty's Events API), so
   delivery hands it notifications of one alert each;
-- `local`: the destination is on this machine and durable itself (a synced file,
-  stdout), so delivery writes to it directly when nothing waits for it in the outbox,
-  and uses the outbox only for what fails.
+- `local`: the destination is on this machine and durable itself (a synced file), so
+  delivery writes to it directly when nothing waits for it in the outbox, and uses the
+  outbox only for what fails. Stdout is not: a reader that stops reading would block.
 
 `send` raises `SendError` when the payload did not arrive; `retry` says whether trying
 again may help, and `retry_after_secs` how long the receiver asked to be left alone

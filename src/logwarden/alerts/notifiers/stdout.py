@@ -54,8 +54,9 @@ class StdoutNotifier:
     #: payloads are JSON lines: several join into one send
     joins: ClassVar[bool] = True
     per_alert: ClassVar[bool] = False
-    #: written here, durably: the dispatcher writes it at once when nothing waits for it
-    local: ClassVar[bool] = True
+    #: not durable (a pipe a reader may stop reading): it goes through the outbox and a
+    #: thread of its own, so a stalled reader never holds up the alert stage
+    local: ClassVar[bool] = False
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self._stream = stream or sys.stdout.buffer
