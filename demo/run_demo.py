@@ -194,22 +194,47 @@ def escalate(pager: Pager, config: Path, logwarden: list[str]) -> None:
     )
 
 
-def show(alerts: list[dict[str, str]]) -> None:
+#: the demo's sources (demo/logwarden.yaml), by the K05 source each stands for
+SOURCES = {
+    "audit": "Kubernetes audit logs (the webhook)",
+    "events": "Kubernetes Events",
+    "pods": "container and application logs",
+    "node": "OS logs (journald)",
+    "gke": "cloud provider audit logs (GKE)",
+    "ingress": "network logs (ingress-nginx)",
+    "flows": "network logs (Cilium Hubble)",
+}
+
+
+def show(alerts: list[dict[str, Any]]) -> None:
     newest = {a["fingerprint"]: a for a in alerts}  # one line per alert, as last notified
-    alerts = list(newest.values())
-    out.rule(f"{len(alerts)} alerts, by event time")
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for a in newest.values():
+        source = a["links"][-1]["instance"] if a["links"] else "logwarden"
+        by_source.setdefault(source, []).append(a)
+    out.rule(f"{len(newest)} alerts from {len(by_source)} sources")
     style = {"critical": "bold white on red", "high": "bold red", "medium": "yellow"}
-    for a in sorted(alerts, key=lambda a: a["time"]):
-        text = a["output"]
-        rest = text[len(a["rule"]) :] if text.startswith(a["rule"]) else ": " + text
-        out.print(
-            f"[dim]{a['time'][:19].replace('T', ' ')}[/dim] "
-            f"[{style.get(a['severity'], 'cyan')}]{a['severity']:<8}[/] "
-            f"[bold]{a['rule']}[/bold]{rest}"
-            + (f" [dim]\\[rule by {a['author']}][/dim]" if a.get("author") else ""),
-            soft_wrap=True,
-            markup=True,
-        )
+    for source in [*SOURCES, *sorted(set(by_source) - set(SOURCES))]:
+        found = sorted(by_source.get(source, []), key=lambda a: a["time"])
+        out.print(f"\n[bold]{SOURCES.get(source, source)}[/bold] ({source}): {len(found)}")
+        for a in found:
+            text = a["output"]
+            rest = text[len(a["rule"]) :] if text.startswith(a["rule"]) else ": " + text
+            out.print(
+                f"  [dim]{a['time'][:19].replace('T', ' ')}[/dim] "
+                f"[{style.get(a['severity'], 'cyan')}]{a['severity']:<8}[/] "
+                f"[bold]{a['rule']}[/bold]{rest}"
+                + (
+                    f" [dim]\\[rule by {a['annotations']['author']}][/dim]"
+                    if a["annotations"].get("author")
+                    else ""
+                ),
+                soft_wrap=True,
+                markup=True,
+            )
+    missing = [s for s in SOURCES if s not in by_source]
+    if missing:
+        sys.exit(f"no alert from {', '.join(missing)}")
 
 
 def main() -> None:
@@ -218,12 +243,14 @@ def main() -> None:
     pager = Pager(DATA / "pager")
     config = DATA / "logwarden.yaml"
     template = (ROOT / "demo" / "logwarden.yaml").read_text()
-    config.write_text(
-        template.replace("{data}", str(DATA)).replace("{pager_port}", str(pager.port))
-    )
+    text = template.replace("{data}", str(DATA)).replace("{pager_port}", str(pager.port))
+    config.write_text(text.replace("{root}", str(ROOT)))
     logwarden = [sys.executable, "-m", "logwarden"]
     out.rule("logwarden run (embedded defaults and demo/logwarden.yaml, data in .demo/)")
     proc = subprocess.Popen([*logwarden, "run", "--config", str(config)], stdout=subprocess.PIPE)
+    printed: list[bytes] = []  # the console receiver's lines, read as they come
+    reader = threading.Thread(target=lambda: printed.extend(iter(proc.stdout.readline, b"")))  # type: ignore[union-attr]
+    reader.start()
     try:
         wait_ready(proc)
         lines = events()
@@ -236,11 +263,15 @@ def main() -> None:
             f"in {time.monotonic() - started:.2f} s\n"
         )
         wait_detected(stored)
+        out.print(
+            "the other five K05 sources read their files in demo/sources/ (demo/sources/README.md)"
+        )
         escalate(pager, config, logwarden)
     finally:
         proc.send_signal(signal.SIGTERM)
-        alerts_out, _ = proc.communicate(timeout=60)
-    show([json.loads(line) for line in alerts_out.splitlines() if line.strip()])
+        proc.wait(timeout=60)
+        reader.join()
+    show([json.loads(line) for line in printed if line.strip()])
     out.rule("logwarden verify: was the record altered?")
     key = DATA / "ledger.key.pub"
     done = subprocess.run([*logwarden, "verify", "--key", str(key), str(DATA / "ledger")])
