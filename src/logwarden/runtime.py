@@ -65,6 +65,8 @@ class _Tail:
     record_source: str
     thread: threading.Thread | None = None
     error: BaseException | None = None
+    #: the source's `rejected` counter as last published to /metrics
+    rejected: int = 0
 
 
 @dataclass
@@ -236,6 +238,15 @@ class Runtime:
             )
             if tail is not None:
                 self._tails.append(_Tail(source_id, tail, record_source(source)))
+        self.metrics.on_scrape(self._source_metrics)
+
+    def _source_metrics(self) -> None:
+        """The live sources' own counts of malformed input, published when scraped."""
+        for t in self._tails:
+            rejected = t.tail.rejected
+            if rejected > t.rejected:
+                self.metrics.malformed.labels(t.source_id).inc(rejected - t.rejected)
+                t.rejected = rejected
 
     # -- running ---------------------------------------------------------------------------
 

@@ -44,7 +44,15 @@ class Source(Protocol):
 
 
 class LiveSource(Protocol):
-    """A source of the monitoring service (see the module doc)."""
+    """A source of the monitoring service (see the module doc).
+
+    Its counters, read for /metrics: `events` (records emitted and durable), `rejected`
+    (malformed input reported), `last_event_ns` (receive time of the newest record).
+    """
+
+    events: int
+    rejected: int
+    last_event_ns: int
 
     def run(
         self, emit: Callable[[list[Record]], None], stop: threading.Event, resume_seq: int

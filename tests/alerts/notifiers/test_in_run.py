@@ -20,6 +20,7 @@ from .notifier_helpers import Answer, LocalReceiver, Seen
 from .test_alertmanager import alertmanager  # noqa: F401 - the fixture
 from .test_email import Smtp, smtp_server  # noqa: F401 - the fixture
 
+RECEIVERS = ("am", "pd", "slack", "sw", "ce", "mail", "file")
 SECRET = base64.b64encode(b"logwarden-test-secret-key-32byte").decode()
 
 
@@ -130,10 +131,14 @@ def test_routes_escalation_and_all_six_notifiers(
             )
             assert actions == ["acknowledge"]
             assert [s.json()["dedup_key"] for s in hooks["pd"].seen] == [fingerprint] * 2
-            _, metrics = svc.ops("/metrics")
-            for receiver in ("am", "pd", "slack", "sw", "ce", "mail", "file"):
-                assert f'logwarden_notifications_sent_total{{receiver="{receiver}"}}' in metrics
-            assert 'logwarden_outbox_pending{receiver="pd"} 0.0' in metrics
+
+            def counted() -> bool:  # the worker reports its figures every half second
+                _, metrics = svc.ops("/metrics")
+                sent = [f'logwarden_notifications_sent_total{{receiver="{r}"}}' for r in RECEIVERS]
+                pending = 'logwarden_outbox_pending{receiver="pd"} 0.0'
+                return all(s in metrics for s in sent) and pending in metrics
+
+            wait_for("every receiver's figures on /metrics", counted)
     finally:
         for hook in hooks.values():
             hook.close()
