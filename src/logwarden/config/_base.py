@@ -6,7 +6,10 @@ fields); `_Component` is a part selected by `type:` under an id the user chooses
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+from msgspec import Meta
 
 __all__ = ["Found"]
 
@@ -22,3 +25,16 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 class _Component(_Section, frozen=True, kw_only=True, tag_field="type"):
     """A source, sink or receiver; `type:` selects its struct."""
+
+
+class _Source(_Component, frozen=True, kw_only=True):
+    """A source of `sources:`: what every type has."""
+
+    silence_after_secs: Annotated[
+        float,
+        Meta(
+            ge=0,
+            description="Alert when a source that was sending stays quiet this long "
+            "(K05: logging disabled); 0 never alerts.",
+        ),
+    ] = 300.0

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from logwarden.config._base import Found, _Component, _Section
+from logwarden.config._base import Found, _Section, _Source
 from logwarden.config.alerting import AlertsConfig
 from logwarden.config.checks import (
     HOST_PORT,
@@ -74,17 +74,6 @@ class ServiceConfig(_Section, frozen=True, kw_only=True):
 
 
 # ---------------------------------------------------------------------------- sources
-
-
-class _Source(_Component, frozen=True, kw_only=True):
-    silence_after_secs: Annotated[
-        float,
-        Meta(
-            ge=0,
-            description="Alert when a source that was sending stays quiet this long "
-            "(K05: logging disabled); 0 never alerts.",
-        ),
-    ] = 300.0
 
 
 class K8sAuditWebhookSource(_Source, frozen=True, kw_only=True, tag="k8s_audit_webhook"):

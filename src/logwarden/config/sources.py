@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from logwarden.config._base import _Component
+from logwarden.config._base import _Source
 from logwarden.config.checks import ID, PATH
 
 __all__ = [
@@ -53,18 +53,7 @@ _StartAt = Annotated[
 ]
 
 
-class _Live(_Component, frozen=True, kw_only=True):
-    silence_after_secs: Annotated[
-        float,
-        Meta(
-            ge=0,
-            description="Alert when a source that was sending stays quiet this long "
-            "(K05: logging disabled); 0 never alerts.",
-        ),
-    ] = 300.0
-
-
-class LogFileSource(_Live, frozen=True, kw_only=True, tag="log_file"):
+class LogFileSource(_Source, frozen=True, kw_only=True, tag="log_file"):
     """Follows one log file of a known format through rotation (rename and gzip,
     logrotate, copytruncate), resuming exactly where it stopped."""
 
@@ -79,7 +68,7 @@ class LogFileSource(_Live, frozen=True, kw_only=True, tag="log_file"):
     start_at: _StartAt = "beginning"
 
 
-class ContainerLogsSource(_Live, frozen=True, kw_only=True, tag="container_logs"):
+class ContainerLogsSource(_Source, frozen=True, kw_only=True, tag="container_logs"):
     """kubelet's container logs (CRI or Docker json-file) under /var/log/pods: every pod's
     containers, partial lines and stack traces joined, rotation followed."""
 
@@ -99,7 +88,7 @@ class ContainerLogsSource(_Live, frozen=True, kw_only=True, tag="container_logs"
     start_at: _StartAt = "end"
 
 
-class K8sEventsSource(_Live, frozen=True, kw_only=True, tag="k8s_events"):
+class K8sEventsSource(_Source, frozen=True, kw_only=True, tag="k8s_events"):
     """Kubernetes Events (events.k8s.io/v1, else core/v1) listed and watched through the
     API, resuming from the last resourceVersion; repeats of a series are dropped."""
 
@@ -121,7 +110,7 @@ class K8sEventsSource(_Live, frozen=True, kw_only=True, tag="k8s_events"):
     ] = 0.0
 
 
-class JournaldSource(_Live, frozen=True, kw_only=True, tag="journald"):
+class JournaldSource(_Source, frozen=True, kw_only=True, tag="journald"):
     """The systemd journal, followed with `journalctl -o json --follow` from the last
     stored entry's cursor."""
 
@@ -137,7 +126,7 @@ class JournaldSource(_Live, frozen=True, kw_only=True, tag="journald"):
     start_at: _StartAt = "end"
 
 
-class EksCloudWatchSource(_Live, frozen=True, kw_only=True, tag="eks_cloudwatch"):
+class EksCloudWatchSource(_Source, frozen=True, kw_only=True, tag="eks_cloudwatch"):
     """EKS control-plane audit logs, polled from CloudWatch Logs (FilterLogEvents) with
     the standard AWS credential chain."""
 

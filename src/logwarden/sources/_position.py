@@ -12,13 +12,24 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
 from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 
-__all__ = ["HEAD_BYTES", "Position", "head_digest", "load_position", "save_position", "state_path"]
+__all__ = [
+    "HEAD_BYTES",
+    "Position",
+    "head_digest",
+    "load_position",
+    "load_state",
+    "save_position",
+    "state_path",
+]
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 #: How many first bytes of a file identify it.
 HEAD_BYTES = 1024
@@ -56,21 +67,27 @@ def state_path(state_dir: Path, kind: str, source_id: str) -> Path:
     return state_dir / f"{kind}.{safe}.json"
 
 
-def load_position(path: Path) -> Position | None:
-    """The position saved at `path`, None if there is none; InputError if it is unusable."""
+def load_state(path: Path, kind: type[S]) -> S | None:
+    """The state of type `kind` saved at `path`, None if there is none; InputError if it
+    cannot be read or is damaged (every live source keeps its state this way)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise InputError(f"cannot read the position state file {path}: {exc.strerror}") from exc
+        raise InputError(f"cannot read the state file {path}: {exc.strerror}") from exc
     try:
-        return msgspec.json.decode(data, type=Position)
+        return msgspec.json.decode(data, type=kind)
     except msgspec.DecodeError as exc:
         raise InputError(
-            f"the position state file {path} is damaged ({exc}); remove it only if the "
-            "ledger holds no records of this source"
+            f"the state file {path} is damaged ({exc}); remove it only if the ledger holds "
+            "no records of this source"
         ) from exc
+
+
+def load_position(path: Path) -> Position | None:
+    """The position saved at `path`, None if there is none; InputError if it is unusable."""
+    return load_state(path, Position)
 
 
 def save_position(path: Path, position: Position) -> None:

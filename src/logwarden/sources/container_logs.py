@@ -70,7 +70,7 @@ from logwarden.normalize.container_log import (
 )
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import state_path
+from logwarden.sources._position import load_state, state_path
 from logwarden.sources._rotation import LIVE_KEY, Candidate, locate
 from logwarden.sources._tail import ShortFile, TailFile
 
@@ -362,21 +362,7 @@ class ContainerLogsSource:
         self._discover(at_end=False)
 
     def _load(self) -> _State | None:
-        try:
-            data = self.state_file.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise InputError(
-                f"cannot read the state file {self.state_file}: {exc.strerror}"
-            ) from exc
-        try:
-            return msgspec.json.decode(data, type=_State)
-        except msgspec.DecodeError as exc:
-            raise InputError(
-                f"the state file {self.state_file} is damaged ({exc}); remove it only if the "
-                "ledger holds no records of this source"
-            ) from exc
+        return load_state(self.state_file, _State)
 
     def _reopen(self, saved: _LogState) -> None:
         """Open a saved log where it stood and feed again its lines not emitted yet."""

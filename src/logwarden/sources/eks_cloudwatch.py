@@ -71,7 +71,7 @@ from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.cloud_eks import FORMAT, events_of_filter_log_events
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import state_path
+from logwarden.sources._position import load_state, state_path
 
 __all__ = ["EksCloudWatchSource"]
 
@@ -248,21 +248,7 @@ class EksCloudWatchSource:
         self._changed = bool(state.pending)
 
     def _load(self) -> _State | None:
-        try:
-            data = self.state_file.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise InputError(
-                f"cannot read the state file {self.state_file}: {exc.strerror}"
-            ) from exc
-        try:
-            return msgspec.json.decode(data, type=_State)
-        except msgspec.DecodeError as exc:
-            raise InputError(
-                f"the state file {self.state_file} is damaged ({exc}); remove it only if the "
-                "ledger holds no records of this source"
-            ) from exc
+        return load_state(self.state_file, _State)
 
     def _client(self) -> Any:
         try:
