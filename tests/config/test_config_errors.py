@@ -267,10 +267,10 @@ def test_components_need_a_known_type_and_their_required_fields() -> None:
     ) == [
         'logwarden.yaml:2: sources.a: missing required field "type" (one of '
         '"k8s_audit_webhook", "k8s_audit_file", "log_file", "container_logs", "k8s_events", '
-        '"journald", "eks_cloudwatch")',
+        '"journald", "eks_cloudwatch", "gke_pubsub")',
         'logwarden.yaml:3: sources.b.type: expected one of "k8s_audit_webhook", '
         '"k8s_audit_file", "log_file", "container_logs", "k8s_events", "journald", '
-        '"eks_cloudwatch", got "syslog"',
+        '"eks_cloudwatch", "gke_pubsub", got "syslog"',
         'logwarden.yaml:5: receivers.c: missing required field "url"',
         'logwarden.yaml:7: receivers.d.type: expected one of "stdout", "file", "webhook", '
         '"alertmanager", "pagerduty", "slack", "cloudevents", "email", got a list',

@@ -35,7 +35,7 @@ ALL = structs(Config)
 
 
 def test_every_field_of_every_section_says_what_it_means() -> None:
-    assert len(ALL) == 27
+    assert len(ALL) == 28
     for cls in ALL:
         assert cls.__doc__, cls
         for f in fields(cls):
@@ -47,6 +47,7 @@ REQUIRED: dict[str, Any] = {
     "levels": [{"receivers": ["r"]}],
     "format": "nginx_access",
     "region": "eu-west-1",
+    "subscription": "projects/p/subscriptions/s",
     "receivers": ["r"],
     "source_matchers": [],
     "target_matchers": [],
@@ -76,6 +77,7 @@ def test_sources_and_receivers_are_tagged_unions_one_struct_per_type() -> None:
         "k8s_events",
         "journald",
         "eks_cloudwatch",
+        "gke_pubsub",
     ]
     assert [tag_of(m) for m in get_args(ReceiverConfig)] == [
         "stdout",

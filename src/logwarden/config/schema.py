@@ -33,6 +33,7 @@ from logwarden.config.receivers import ReceiverConfig, StdoutReceiver
 from logwarden.config.sources import (
     ContainerLogsSource,
     EksCloudWatchSource,
+    GkePubSubSource,
     JournaldSource,
     K8sEventsSource,
     LogFileSource,
@@ -172,6 +173,7 @@ SourceConfig = (
     | K8sEventsSource
     | JournaldSource
     | EksCloudWatchSource
+    | GkePubSubSource
 )
 
 # ---------------------------------------------------------------------------- stages

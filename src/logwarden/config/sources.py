@@ -7,7 +7,8 @@ K05 sources, one struct per `type:` (docs/sources.md).
 - `container_logs`: kubelet's pod log directory;
 - `k8s_events`: Kubernetes Events through the API (list and watch);
 - `journald`: the systemd journal through `journalctl`;
-- `eks_cloudwatch`: EKS control-plane audit logs polled from CloudWatch Logs.
+- `eks_cloudwatch`: EKS control-plane audit logs polled from CloudWatch Logs;
+- `gke_pubsub`: GKE's Cloud Audit Logs from a Pub/Sub subscription.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "LOG_FILE_FORMATS",
     "ContainerLogsSource",
     "EksCloudWatchSource",
+    "GkePubSubSource",
     "JournaldSource",
     "K8sEventsSource",
     "LogFileSource",
@@ -146,3 +148,38 @@ class EksCloudWatchSource(_Source, frozen=True, kw_only=True, tag="eks_cloudwatc
     lookback_secs: Annotated[
         float, Meta(ge=0, description="How far back to start when there is no saved position.")
     ] = 300.0
+
+
+class GkePubSubSource(_Source, frozen=True, kw_only=True, tag="gke_pubsub"):
+    """GKE's Cloud Audit Logs from a Pub/Sub subscription a Cloud Logging sink publishes
+    to; each message is acknowledged only once its entry is in the ledger."""
+
+    subscription: Annotated[
+        str, Meta(description="The subscription, projects/PROJECT/subscriptions/NAME.")
+    ]
+    credentials_file: Annotated[
+        str | None,
+        Meta(
+            description="A service account key file (default: Application Default "
+            "Credentials, e.g. GOOGLE_APPLICATION_CREDENTIALS or the node's identity)."
+        ),
+        PATH,
+    ] = None
+    endpoint: Annotated[
+        str | None, Meta(description="Another Pub/Sub endpoint (a private endpoint).")
+    ] = None
+    max_messages: Annotated[
+        int, Meta(ge=1, le=1000, description="Most messages one pull asks for.")
+    ] = 500
+    poll_interval_secs: Annotated[
+        float, Meta(gt=0, description="How long to wait after a pull that brought nothing.")
+    ] = 1.0
+    ack_deadline_secs: Annotated[
+        int,
+        Meta(
+            ge=10,
+            le=600,
+            description="The subscription's acknowledgement deadline (extended while a "
+            "batch is being stored).",
+        ),
+    ] = 10

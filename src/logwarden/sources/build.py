@@ -16,6 +16,7 @@ from logwarden.config.schema import SourceConfig
 from logwarden.config.sources import (
     ContainerLogsSource,
     EksCloudWatchSource,
+    GkePubSubSource,
     JournaldSource,
     K8sEventsSource,
     LogFileSource,
@@ -39,6 +40,8 @@ def record_source(config: SourceConfig) -> str:
         return "journald"
     if isinstance(config, EksCloudWatchSource):
         return "eks_audit"
+    if isinstance(config, GkePubSubSource):
+        return "gke_audit"
     return "k8s_audit"
 
 
@@ -153,6 +156,21 @@ def live_source(
             endpoint_url=config.endpoint_url,
             poll_interval_secs=config.poll_interval_secs,
             lookback_secs=config.lookback_secs,
+            batch_events=batch_events,
+        )
+    if isinstance(config, GkePubSubSource):
+        from logwarden.sources.gke_pubsub import GkePubSubSource as PubSub
+
+        return PubSub(
+            source_id,
+            state_dir,
+            rejects,
+            subscription=config.subscription,
+            credentials_file=config.credentials_file,
+            endpoint=config.endpoint,
+            max_messages=config.max_messages,
+            poll_interval_secs=config.poll_interval_secs,
+            ack_deadline_secs=config.ack_deadline_secs,
             batch_events=batch_events,
         )
     return None
