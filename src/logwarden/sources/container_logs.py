@@ -151,7 +151,7 @@ class _Log:
         self.replay: set[int] = set()
         #: entries already durable (a crash before the state was saved) still to skip
         self.skip = 0
-        self.received = 0
+        self.received = time.time_ns()  # what a reopened file holds was read now
         self.misses = 0
         self.finished = False
 
