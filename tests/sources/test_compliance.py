@@ -4,7 +4,8 @@ stops and crashes in `emit`, stop drains, bad input counted and kept, counters.
 Each adapter drives its source over the real input its own tests use, with their helpers:
 files appended with real lines (audit events, ingress-nginx and Hubble lines), container
 logs laid out as the kubelet does, journal files written by systemd-journal-remote and read
-by the real journalctl, the HTTPS fake kube-apiserver, and moto's CloudWatch Logs server.
+by the real journalctl, the HTTPS fake kube-apiserver, moto's CloudWatch Logs server and the
+fake Pub/Sub server.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from audit_tail_helpers import AUDIT_LINES
 from audit_tail_helpers import make_source as make_audit_source
 from compliance import CHECKS, BadUnit, Source
 from fake_apiserver import FakeApiServer, running_apiserver
+from fake_pubsub import running_pubsub, write_service_account
 from tail_helpers import append
 
 from logwarden.records import Record
@@ -385,6 +387,61 @@ def eks_cloudwatch(tmp: Path, stack: ExitStack, request: pytest.FixtureRequest) 
     return EksAdapter(tmp, eks.Cloud(url), url, eks)
 
 
+# --- GKE audit logs from Pub/Sub ----------------------------------------------------------------
+
+
+class GkePubSubAdapter(Base):
+    """GKE audit LogEntries published to a subscription of the fake Pub/Sub server (ack
+    deadline 1 s); a unit is a LogEntry (its insertId), a bad unit a message whose data is
+    not a GKE audit LogEntry (not JSON, or a container's log entry), reported as
+    ``gke <messageId>``. Pub/Sub keeps no order (a message not acknowledged comes again
+    after its deadline, after newer ones): each unit is a stream of its own."""
+
+    name = "gke_pubsub"
+    settle_secs = 1.1  # past the ack deadline: a stored message that comes again is seen
+
+    def __init__(self, tmp: Path, pubsub: Any, gke: Any) -> None:
+        super().__init__(tmp)
+        self.pubsub = pubsub
+        self.gke = gke
+        self.key = write_service_account(tmp / "sa.json")
+        pubsub.create(gke.SUB, ack_deadline_secs=1)
+
+    def make(self, rejects: Rejects) -> Source:
+        return self.gke.make_source(  # type: ignore[no-any-return]
+            self.pubsub, self.state, self.key, rejects, batch_events=BATCH, ack_deadline_secs=1
+        )
+
+    def add(self, good: int, bad: int = 0) -> None:
+        for is_bad in spread(good, bad):
+            if is_bad:
+                if self.n % 2:
+                    data = b"not a LogEntry #%d" % self.n
+                else:
+                    log = {"insertId": f"bad-{self.n}", "jsonPayload": {"msg": "hello"}}
+                    data = json.dumps(log).encode()
+                message_id = self.pubsub.publish(self.gke.SUB, data)
+                self.bad.append(BadUnit(re.escape(f"gke {message_id}"), data))
+            else:
+                data = self.gke.entry(len(self.good))
+                self.pubsub.publish(self.gke.SUB, data)
+                self.good.append(json.loads(data)["insertId"])
+            self.n += 1
+
+    def identity(self, record: Record) -> Hashable:
+        return str(record.view.insertId)
+
+    def stream(self, ident: Hashable) -> Hashable:
+        return ident
+
+
+def gke_pubsub(tmp: Path, stack: ExitStack, request: pytest.FixtureRequest) -> GkePubSubAdapter:
+    pytest.importorskip("google.auth")
+    import test_gke_pubsub as gke
+
+    return GkePubSubAdapter(tmp, stack.enter_context(running_pubsub()), gke)
+
+
 # --- a reference source, and faults the suite must find ------------------------------------------
 
 
@@ -493,6 +550,7 @@ ADAPTERS: dict[str, Callable[[Path, ExitStack, pytest.FixtureRequest], Any]] = {
     "journald": journald,
     "k8s_events": k8s_events,
     "eks_cloudwatch": eks_cloudwatch,
+    "gke_pubsub": gke_pubsub,
 }
 
 
