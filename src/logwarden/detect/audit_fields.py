@@ -68,17 +68,35 @@ def _member(raw: msgspec.Raw) -> Any:
 
 def request(rec: Record) -> Any:
     """`requestObject` as plain JSON values, or MISSING."""
-    return _cached(rec, "req", lambda v: _member(v.requestObject))
+    cache = rec.cache  # `_cached`, spelled out: this runs for many records
+    if cache is None:
+        cache = rec.cache = {}
+    elif "req" in cache:
+        return cache["req"]
+    value = cache["req"] = _member(rec.view.requestObject)
+    return value
 
 
 def response(rec: Record) -> Any:
     """`responseObject` as plain JSON values, or MISSING."""
-    return _cached(rec, "resp", lambda v: _member(v.responseObject))
+    cache = rec.cache
+    if cache is None:
+        cache = rec.cache = {}
+    elif "resp" in cache:
+        return cache["resp"]
+    value = cache["resp"] = _member(rec.view.responseObject)
+    return value
 
 
 def annotation_map(rec: Record) -> Any:
     """`annotations` as plain JSON values, or MISSING."""
-    return _cached(rec, "ann", lambda v: _member(v.annotations))
+    cache = rec.cache
+    if cache is None:
+        cache = rec.cache = {}
+    elif "ann" in cache:
+        return cache["ann"]
+    value = cache["ann"] = _member(rec.view.annotations)
+    return value
 
 
 def document(rec: Record) -> Any:

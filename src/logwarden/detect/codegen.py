@@ -158,28 +158,39 @@ class Builder:
         """Statements reading, once, every inline field the predicates use more than once
         (and its folded form, for the case-folding tests that use it more than once); the
         expressions built afterwards use those locals. Returns the statements."""
+        return "".join(self.hoist_each(predicates))
+
+    def hoist_each(self, predicates: list[Node]) -> list[str]:
+        """As `hoist`, but each field is read just before the first predicate that uses it:
+        returns, per predicate, the statements to run before testing it (when an earlier
+        predicate decides the result, the later ones' fields are never read)."""
         uses: Counter[int] = Counter()
         folds: Counter[int] = Counter()
         fields: dict[int, Field] = {}
-        for pred in predicates:
+        first: dict[int, int] = {}  # field -> first predicate reading it
+        first_fold: dict[int, int] = {}  # field -> first predicate folding it
+        for i, pred in enumerate(predicates):
             for n in walk(pred):
                 if isinstance(n, Cmp) and n.field.expr is not None and not n.field.is_list:
                     fields[id(n.field)] = n.field
+                    first.setdefault(id(n.field), i)
                     uses[id(n.field)] += 1
                     if n.op in _FOLDING:
                         folds[id(n.field)] += 1
-        lines = []
+                        first_fold.setdefault(id(n.field), i)
+        lines: list[list[str]] = [[] for _ in predicates]
         for key, count in uses.items():
             if count < 2:
                 continue
             name = f"_s{len(self._hoisted)}"
-            lines.append(f"    {name} = {fields[key].expr}\n")
+            at = lines[first[key]]
+            at.append(f"    {name} = {fields[key].expr}\n")
             self._hoisted[key] = name
-            if folds[key] >= 2:
+            if folds[key] >= 2:  # folded before the first test that uses the folded form
                 fold = _FOLD.format(v=name)
-                lines.append(f"    {name}f = None if {name} is None else {fold}\n")
+                lines[first_fold[key]].append(f"    {name}f = None if {name} is None else {fold}\n")
                 self._folded[key] = f"{name}f"
-        return "".join(lines)
+        return ["".join(at) for at in lines]
 
     def value(self, field: Field) -> str:
         """An expression over the record `r` that yields `field`'s value."""

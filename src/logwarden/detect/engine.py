@@ -82,10 +82,12 @@ class _SourceRules:
         self, pairs: list[tuple[int, Node]], first: bool, what: str
     ) -> Callable[[Any], Any]:
         gen = Builder()
-        lines = [gen.hoist([r for _, r in pairs])]
+        reads = gen.hoist_each([r for _, r in pairs])
+        lines = []
         if not first:
             lines.append("    out = []\n")
-        for i, residual in pairs:
+        for (i, residual), read in zip(pairs, reads, strict=True):
+            lines.append(read)
             lines.append(f"    if {gen.expr(residual)}:\n")
             lines.append(f"        return {i}\n" if first else f"        out.append({i})\n")
         lines.append("    return -1\n" if first else "    return out\n")
@@ -222,16 +224,20 @@ def _maker(
     author = rule.author or None
     render = rule.render
     extractors = [f.extract for f in rule.key_fields]
-    prefix = f"{name}\0"
-    blake2b = hashlib.blake2b
+    # the hash of the rule's part of the fingerprint text, taken once: each alert copies
+    # it and adds its output (the same digest as hashing `name NUL output` in one go)
+    seed = hashlib.blake2b(f"{name}\0".encode(), digest_size=8)
 
     def make(record: Record) -> Alert:
+        view = record.view
         output, fields = render(record)
-        audit_id, stage = alert_ids(record.view)
+        audit_id, stage = alert_ids(view)
         if extractors:
             key = fingerprint(name, [extract(record) for extract in extractors])
         else:  # the output text holds the values of the output fields, and nothing else varies
-            key = blake2b((prefix + output).encode(), digest_size=8).hexdigest()
+            digest = seed.copy()
+            digest.update(output.encode())
+            key = digest.hexdigest()
         return Alert(
             rule=name,
             priority=priority,
@@ -247,7 +253,7 @@ def _maker(
             origin=Origin(record.instance, record.seq, record.line, record.index),
             fingerprint=key,
             author=author,
-            labels=alert_labels(record.view),
+            labels=alert_labels(view),
         )
 
     return make

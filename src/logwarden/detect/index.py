@@ -22,6 +22,7 @@ combinations share one); its result is cached per combination.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -31,7 +32,6 @@ from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, fields_of
 __all__ = ["RuleIndex"]
 
 _UNKNOWN = None
-_FALSE = Const(False)
 T = TypeVar("T")
 #: candidates of one key combination: (predicate index, residual predicate), in order
 Residuals = tuple[tuple[int, Node], ...]
@@ -76,8 +76,13 @@ class RuleIndex(Generic[T]):
         self._tests: dict[int, Callable[[Any], bool]] = {}
         #: what `build` made, per combination of key values (cleared when full, never replaced)
         self.cache: dict[tuple[Any, ...], T] = {}
-        self._residuals: dict[tuple[int, tuple[Any, ...]], Node] = {}
-        self._built: dict[Residuals, T] = {}
+        # per (predicate, values of the key fields it reads): the residual and its number
+        self._residuals: dict[tuple[int, tuple[Any, ...]], tuple[Node, int]] = {}
+        # residuals numbered by value, so equal candidate sets are found without hashing
+        # trees again (numbers are never reused, even when the table starts over)
+        self._numbers: dict[Node, int] = {}
+        self._next = itertools.count()
+        self._built: dict[tuple[tuple[int, int], ...], T] = {}
         self._build = build
         self.key = compile_values(self.fields, "<index key>")
 
@@ -97,38 +102,54 @@ class RuleIndex(Generic[T]):
         mask = self._all
         for i, value in enumerate(key):
             mask &= self._mask(i, value)
-        return tuple(j for j in range(len(self._preds)) if mask >> j & 1)
+        out = []
+        while mask:  # the set bits, lowest first
+            low = mask & -mask
+            out.append(low.bit_length() - 1)
+            mask ^= low
+        return tuple(out)
 
     def compute(self, key: tuple[Any, ...]) -> T:
         """What `build` makes of the candidates for `key` (a miss of `cache`), cached."""
         pairs = []
+        numbers = []
         for j in self._candidates(key):
-            residual = self._residual(j, key)
-            if residual != _FALSE:
+            residual, number = self._residual(j, key)
+            if number >= 0:
                 pairs.append((j, residual))
-        residuals = tuple(pairs)
-        built = self._built.get(residuals)
+                numbers.append((j, number))
+        identity = tuple(numbers)
+        built = self._built.get(identity)
         if built is None:
             if len(self._built) >= self._max_keys:
                 self._built.clear()
-            built = self._built[residuals] = self._build(residuals)
+            built = self._built[identity] = self._build(tuple(pairs))
         if len(self.cache) >= self._max_keys:
             self.cache.clear()
         self.cache[key] = built
         return built
 
-    def _residual(self, j: int, key: tuple[Any, ...]) -> Node:
-        """Predicate `j` with the values of the key fields it reads substituted."""
+    def _residual(self, j: int, key: tuple[Any, ...]) -> tuple[Node, int]:
+        """Predicate `j` with the values of the key fields it reads substituted, and the
+        number of that residual (-1 when it is false)."""
         reads = self._reads[j]
-        memo_key = (j, tuple(key[p] for p in reads))
-        residual = self._residuals.get(memo_key)
-        if residual is None:
+        memo_key = (j, tuple([key[p] for p in reads]))
+        found = self._residuals.get(memo_key)
+        if found is None:
             known = {id(self.fields[p]): key[p] for p in reads}
             residual = simplify(self._substitute(self._preds[j], known))
+            if isinstance(residual, Const) and not residual.value:
+                number = -1
+            else:
+                if len(self._numbers) >= self._max_keys:
+                    self._numbers.clear()
+                number = self._numbers.get(residual, -1)
+                if number < 0:
+                    number = self._numbers[residual] = next(self._next)
             if len(self._residuals) >= self._max_keys:
                 self._residuals.clear()
-            self._residuals[memo_key] = residual
-        return residual
+            found = self._residuals[memo_key] = (residual, number)
+        return found
 
     def _substitute(self, node: Node, known: dict[int, Any]) -> Node:
         if isinstance(node, Cmp):

@@ -38,12 +38,18 @@ class DetectStage:
     def _recorder(self) -> Callable[[Record], None]:
         process = self.engine.process
         push = self._push
+        emit = self._emit
+        suppress = self._suppressor.process if self._suppressor is not None else None
 
         def record(record: Record) -> None:
             alerts = process(record)
-            if alerts:
+            if alerts:  # as `_push`, inlined
                 for alert in alerts:
-                    push(alert)
+                    if suppress is None:
+                        emit(alert)
+                    else:
+                        for passed in suppress(alert):
+                            emit(passed)
             if record.source != K8S_AUDIT:
                 for also in derived(record):
                     for alert in process(also):

@@ -154,7 +154,16 @@ def decode(data: bytes) -> AuditEvent | list[Item]:
         raise _malformed(exc) from None
     except UnicodeDecodeError as exc:
         raise _malformed(exc) from None
-    if ev.kind == "EventList":
+    kind = ev.kind
+    if kind is None or kind == "Event":  # `_check`, inlined for the common case
+        if (
+            ev.auditID is not None
+            and ev.stage is not None
+            and ev.verb is not None
+            and (ev.stageTimestamp is not None or ev.timestamp is not None)
+        ):
+            return ev
+    elif kind == "EventList":
         return _decode_list(data)
     return _check(ev)
 

@@ -52,8 +52,12 @@ def response_reason(rec: Record) -> Value:
 
 
 def annotation(key: str) -> Extractor:
-    def extract(rec: Record) -> Value:
-        return text(get(annotation_map(rec), key))
+    def extract(rec: Record) -> Value:  # text(get(annotation_map(rec), key)), inlined
+        found = annotation_map(rec)
+        if found.__class__ is not dict:
+            return None
+        value = found.get(key, MISSING)
+        return value if value.__class__ is str else text(value)
 
     return extract
 
