@@ -105,12 +105,10 @@ class AlertStage:
             wait = (self.manager.next_due_ns() - now) / 1e9
             items = self._take(min(max(wait, 0.0), self._poll_ns / 1e9))
             now = self._clock()
+            stopping = any(item is _STOP for item in items)  # even if what follows fails
             try:
                 for item in items:
-                    if item is _STOP:
-                        stopping = True
-                    else:
-                        assert isinstance(item, Alert)
+                    if isinstance(item, Alert):
                         self.manager.receive(item, now)
                 while self._own:
                     self.manager.receive(self._own.popleft(), now)
