@@ -10,14 +10,16 @@ from logwarden.config import load
 __all__ = ["ORDER", "SUMMARY", "add_parser", "run"]
 
 ORDER = 5
-SUMMARY = "the monitoring service: audit webhook and log files in, ledger, detection, alerts"
+SUMMARY = "the monitoring service: the six K05 sources in, ledger, detection, alerting"
 
 _HELP = """\
 Run logwarden as a service: take Kubernetes audit events from the apiserver's audit
 webhook (HTTPS, mutual TLS or a bearer token) and from audit log files (followed through
-rotation), redact secret values, append every record to the tamper-evident ledger (a
-webhook request is answered 200 only once its events are durable), run the rules over
-them, and route, group and escalate the alerts to the configured receivers (stdout, a
+rotation), and the other K05 sources configured under sources: (Kubernetes Events,
+container logs, the journal, EKS and GKE audit logs, access logs and Hubble flows:
+docs/sources.md), redact secret values, append every record to the tamper-evident
+ledger (a webhook request is answered 200 only once its events are durable), run the
+rules over them, and route, group and escalate the alerts to the configured receivers (stdout, a
 file, Standard Webhooks, Alertmanager, PagerDuty, Slack, CloudEvents, email) through a
 durable outbox. Sources that go quiet raise an alert. /metrics, /healthz and /readyz are
 served on service.listen; the alerts API (list, ack, resolve, silence) on
