@@ -17,16 +17,32 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from logwarden.sources._logfiles import gunzipped, rotation_time
 from logwarden.sources._position import head_digest
 
-__all__ = ["LIVE_KEY", "Candidate", "candidates", "locate", "read_head"]
+if TYPE_CHECKING:
+    from logwarden.sources._tail import TailFile
+
+__all__ = [
+    "LIVE_KEY",
+    "MISSES",
+    "Candidate",
+    "after_ns",
+    "candidates",
+    "locate",
+    "newer_files",
+    "read_head",
+]
 
 #: The rotation key of the live file: newer than every backup.
 LIVE_KEY = (1 << 63) - 1
 _LIST_TRIES = 5
+#: how many times in a row a finished file must be missing before it counts as deleted
+MISSES = 3
 
 
 @dataclass(frozen=True)
@@ -166,3 +182,27 @@ def locate(
 def _head_is(path: str, head_len: int, head_sha256: str) -> bool:
     head = read_head(path, head_len)
     return head is not None and len(head) == head_len and head_digest(head) == head_sha256
+
+
+def after_ns(cand: Candidate) -> int:
+    """A lower bound of the rotation time of `cand`, to tell newer files from older ones
+    once it is gone (`_position.Position.after_ns`): now for the live file, just after its
+    rotation time for a backup."""
+    if cand.live:
+        return time.time_ns() // 1_000_000 * 1_000_000
+    return cand.key_ns + 1
+
+
+def newer_files(
+    cands: list[Candidate], file: TailFile, misses: int
+) -> tuple[list[Candidate] | None, int]:
+    """The files of `cands` newer than the finished `file`, and the count of times in a
+    row it was missing; None while it is missing fewer than `MISSES` times (renamed while
+    listing?: look again at the next poll). Once it counts as deleted, the files rotated
+    after it."""
+    idx = locate(cands, file.device, file.inode, len(file.head), file.head_sha256)
+    if idx is not None:
+        return cands[idx + 1 :], 0
+    if misses < MISSES:
+        return None, misses + 1
+    return [c for c in cands if c.key_ns >= file.after_ns], misses

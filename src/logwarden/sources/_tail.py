@@ -141,6 +141,14 @@ class TailFile:
         """Whether this is the file with this device and inode."""
         return (self.device, self.inode) == (device, inode)
 
+    def is_at(self, path: str) -> bool:
+        """Whether this is the file `path` names now (not yet rotated away)."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        return self.is_file(st.st_dev, st.st_ino)
+
     def close(self) -> None:
         """Close the descriptor."""
         self._raw.close()

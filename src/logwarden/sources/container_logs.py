@@ -71,7 +71,14 @@ from logwarden.normalize.container_log import (
 from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._position import load_state, state_path
-from logwarden.sources._rotation import LIVE_KEY, Candidate, locate
+from logwarden.sources._rotation import (
+    LIVE_KEY,
+    MISSES,
+    Candidate,
+    after_ns,
+    locate,
+    newer_files,
+)
 from logwarden.sources._tail import ShortFile, TailFile
 
 __all__ = ["ContainerLogsSource"]
@@ -82,7 +89,6 @@ _BACKUP = re.compile(r"(0|[1-9][0-9]{0,8})\.log\.([0-9]{8}-[0-9]{6})(\.gz)?")
 #: bytes of lines looked at per log and pump at most, so that `stop` is seen in a long run
 _PUMP_BYTES = 8 << 20
 #: how many times in a row a log's files must be missing before it counts as deleted
-_MISSES = 3
 _LIST_TRIES = 5
 
 Report = Callable[[str, str, bytes | None], None]
@@ -370,22 +376,22 @@ class ContainerLogsSource:
         if log is None:
             return  # excluded now
         where = f"{saved.path}:{saved.line}"
-        for attempt in range(_MISSES + 1):
+        for attempt in range(MISSES + 1):
             cands = _candidates(log.live)
             idx = locate(cands, saved.device, saved.inode, saved.head_len, saved.head_sha256)
             if idx is None:
-                if attempt < _MISSES:
+                if attempt < MISSES:
                     time.sleep(0.01)  # renamed or compressed while listing: look again
                 continue
             cand = cands[idx]
             try:
-                log.file = _open_at(cand.path, _after(cand), saved.offset, saved.line)
+                log.file = _open_at(cand.path, after_ns(cand), saved.offset, saved.line)
             except FileNotFoundError:
                 continue  # compressed meanwhile: look again
             except ShortFile:
                 reason = "holds fewer bytes than read before: reading it again from its start"
                 self._gap(where, reason + _unsent(saved))
-                log.file = TailFile.open(cand.path, _after(cand))
+                log.file = TailFile.open(cand.path, after_ns(cand))
                 self._logs[log.key] = log
                 return
             log.replay_span, log.skip = saved.span, saved.skip
@@ -407,7 +413,7 @@ class ContainerLogsSource:
             "continuing with the oldest newer file"
         )
         self._gap(where, reason + _unsent(saved))
-        log.file = TailFile.open(newer[0].path, _after(newer[0]))
+        log.file = TailFile.open(newer[0].path, after_ns(newer[0]))
         self._logs[log.key] = log
 
     # --- logs -------------------------------------------------------------------------------
@@ -436,7 +442,7 @@ class ContainerLogsSource:
                 continue
             cand = cands[-1] if at_end else cands[0]
             try:
-                log.file = TailFile.open(cand.path, _after(cand))
+                log.file = TailFile.open(cand.path, after_ns(cand))
             except FileNotFoundError:
                 continue  # rotated or removed meanwhile: at the next poll
             if at_end:
@@ -563,7 +569,7 @@ class ContainerLogsSource:
     def _switch(self, log: _Log, file: TailFile) -> bool:
         """At the end of `file`: follow a rotation; finish a log whose files are gone;
         False if there is nothing new."""
-        if not file.compressed and _is_live(log.live, file):
+        if not file.compressed and file.is_at(log.live):
             if not file.truncated():
                 return False
             reason = "truncated in place: reading it again from its start; lines after this "
@@ -575,24 +581,18 @@ class ContainerLogsSource:
             self.bytes_read += n
             return True
         cands = _candidates(log.live)
-        idx = locate(cands, file.device, file.inode, len(file.head), file.head_sha256)
-        if idx is not None:
-            log.misses = 0
-            newer = cands[idx + 1 :]
-        elif log.misses < _MISSES:
-            log.misses += 1  # renamed while listing?: look again at the next poll
+        newer, log.misses = newer_files(cands, file, log.misses)
+        if newer is None:
             return False
-        else:  # deleted already: the files rotated after it
-            newer = [c for c in cands if c.key_ns >= file.after_ns]
-            if not cands:
-                self._close(log, file)
-                log.file = None
-                log.finish()
-                return True
+        if not cands:  # deleted, with every file of the log
+            self._close(log, file)
+            log.file = None
+            log.finish()
+            return True
         if not newer:
             return False
         try:
-            nxt = TailFile.open(newer[0].path, _after(newer[0]))
+            nxt = TailFile.open(newer[0].path, after_ns(newer[0]))
         except FileNotFoundError:
             return False  # compressed meanwhile: look again at the next poll
         self._close(log, file)
@@ -711,21 +711,6 @@ def _stamp_ns(stamp: str) -> int:
     except ValueError:
         return 0
     return int(when.timestamp()) * 1_000_000_000
-
-
-def _is_live(live: str, file: TailFile) -> bool:
-    try:
-        st = os.stat(live)
-    except FileNotFoundError:
-        return False
-    return file.is_file(st.st_dev, st.st_ino)
-
-
-def _after(cand: Candidate) -> int:
-    """A lower bound of the rotation time of `cand` (see `_position.Position.after_ns`)."""
-    if cand.live:
-        return time.time_ns() // 1_000_000 * 1_000_000
-    return cand.key_ns + 1
 
 
 def _open_at(path: str, after_ns: int, offset: int, line: int) -> TailFile:

@@ -40,7 +40,6 @@ possible loss are counted in `gaps`.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -54,7 +53,14 @@ from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._logfiles import event_items
 from logwarden.sources._position import Position, load_position, save_position, state_path
-from logwarden.sources._rotation import LIVE_KEY, Candidate, candidates, locate
+from logwarden.sources._rotation import (
+    LIVE_KEY,
+    MISSES,
+    after_ns,
+    candidates,
+    locate,
+    newer_files,
+)
 from logwarden.sources._tail import ShortFile, TailFile
 
 __all__ = ["LogFileSource", "Skip", "Units", "comment_line", "skip_for"]
@@ -70,7 +76,6 @@ Skip = Callable[[bytes], bool]
 _BATCH_BYTES = 8 << 20
 _RETRIES = 20
 #: how many times in a row a finished file must be missing before it counts as deleted
-_MISSES = 3
 
 
 def comment_line(line: bytes) -> bool:
@@ -183,7 +188,7 @@ class LogFileSource:
             )
         self._seq, self._durable = pos.seq, resume_seq
         for attempt in range(_RETRIES):
-            if self._reopen(pos, sure=attempt >= _MISSES):
+            if self._reopen(pos, sure=attempt >= MISSES):
                 return
         raise InputError(f"{pos.path}: the file of the saved position keeps disappearing")
 
@@ -205,7 +210,7 @@ class LogFileSource:
             return True
         cand = cands[idx]
         try:
-            self._file = TailFile.open(cand.path, _after(cand), offset=pos.offset, line=pos.line)
+            self._file = TailFile.open(cand.path, after_ns(cand), offset=pos.offset, line=pos.line)
         except FileNotFoundError:
             return False  # compressed or removed meanwhile: look again
         except ShortFile:
@@ -215,7 +220,7 @@ class LogFileSource:
                 "continuing with the next file, or this one from its start if it is live"
                 + self._unsaved(),
             )
-            self._want_after = _after(cand)
+            self._want_after = after_ns(cand)
         return True
 
     def _unsaved(self) -> str:
@@ -236,7 +241,7 @@ class LogFileSource:
         for cand in candidates(self.path):
             if cand.key_ns >= self._want_after:
                 try:
-                    self._file = TailFile.open(cand.path, _after(cand))
+                    self._file = TailFile.open(cand.path, after_ns(cand))
                 except FileNotFoundError:
                     return False
                 if self._at_end:
@@ -342,7 +347,7 @@ class LogFileSource:
 
     def _switch(self, file: TailFile) -> bool:
         """At the end of `file`: follow a rotation or truncation; False if there is none."""
-        if not file.compressed and self._is_live(file):
+        if not file.compressed and file.is_at(self.path):
             if not file.truncated():
                 return False
             self._truncated(file)
@@ -353,29 +358,13 @@ class LogFileSource:
             return True
         return self._advance(file)
 
-    def _is_live(self, file: TailFile) -> bool:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        return file.is_file(st.st_dev, st.st_ino)
-
     def _advance(self, file: TailFile) -> bool:
         """Switch from the finished `file` to the next newer one, if there is one yet."""
-        cands = candidates(self.path)
-        idx = locate(cands, file.device, file.inode, len(file.head), file.head_sha256)
-        if idx is not None:
-            self._misses = 0
-            newer = cands[idx + 1 :]
-        elif self._misses < _MISSES:
-            self._misses += 1  # renamed while listing?: look again at the next poll
-            return False
-        else:  # deleted already: the files rotated after it
-            newer = [c for c in cands if c.key_ns >= file.after_ns]
+        newer, self._misses = newer_files(candidates(self.path), file, self._misses)
         if not newer:
             return False
         try:
-            nxt = TailFile.open(newer[0].path, _after(newer[0]))
+            nxt = TailFile.open(newer[0].path, after_ns(newer[0]))
         except FileNotFoundError:
             return False  # compressed meanwhile: look again at the next poll
         partial = file.partial()
@@ -422,7 +411,7 @@ class LogFileSource:
             return None
         try:
             return TailFile.open(
-                cands[idx].path, _after(cands[idx]), offset=file.offset, line=file.line
+                cands[idx].path, after_ns(cands[idx]), offset=file.offset, line=file.line
             )
         except (FileNotFoundError, ShortFile):
             return None
@@ -440,14 +429,6 @@ class LogFileSource:
     def _gap(self, where: str, reason: str) -> None:
         self.gaps += 1
         self.rejects.report(where, reason)
-
-
-def _after(cand: Candidate) -> int:
-    """A lower bound of the rotation time of `cand`, to tell newer files from older ones
-    once it is gone: now for the live file, just after its rotation time for a backup."""
-    if cand.live:
-        return time.time_ns() // 1_000_000 * 1_000_000
-    return cand.key_ns + 1
 
 
 def _skip_to_end(file: TailFile) -> int:
