@@ -26,6 +26,7 @@ __all__ = [
     "load_position",
     "load_state",
     "save_position",
+    "save_state",
     "state_path",
 ]
 
@@ -90,10 +91,15 @@ def load_position(path: Path) -> Position | None:
     return load_state(path, Position)
 
 
-def save_position(path: Path, position: Position) -> None:
-    """Write `position` to `path` atomically and durably."""
+def save_state(path: Path, state: msgspec.Struct) -> None:
+    """Write `state` to `path` atomically and durably (after `emit` returned)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, msgspec.json.encode(position) + b"\n")
+        write_atomic(path, msgspec.json.encode(state) + b"\n")
     except OSError as exc:
-        raise InputError(f"cannot save the position state file {path}: {exc.strerror}") from exc
+        raise InputError(f"cannot save the state file {path}: {exc.strerror}") from exc
+
+
+def save_position(path: Path, position: Position) -> None:
+    """Write `position` to `path` atomically and durably."""
+    save_state(path, position)

@@ -56,7 +56,6 @@ from typing import NamedTuple
 
 import msgspec
 
-from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 from logwarden.normalize.container_log import (
     FORMAT,
@@ -70,7 +69,7 @@ from logwarden.normalize.container_log import (
 )
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import load_state, state_path
+from logwarden.sources._position import load_state, save_state, state_path
 from logwarden.sources._rotation import (
     LIVE_KEY,
     MISSES,
@@ -555,13 +554,7 @@ class ContainerLogsSource:
         """Save where every log stands (after `emit` returned), and the next batch's log."""
         logs = [s for log in self._logs.values() if (s := log.state()) is not None]
         state = _State(seq=self._seq, next=nxt, logs=logs)
-        try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.state_file, msgspec.json.encode(state) + b"\n")
-        except OSError as exc:
-            raise InputError(
-                f"cannot save the state file {self.state_file}: {exc.strerror}"
-            ) from exc
+        save_state(self.state_file, state)
         self._next = nxt
 
     # --- rotation ---------------------------------------------------------------------------

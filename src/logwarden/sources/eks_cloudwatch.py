@@ -65,13 +65,12 @@ from typing import Any
 
 import msgspec
 
-from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.cloud_eks import FORMAT, events_of_filter_log_events
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import load_state, state_path
+from logwarden.sources._position import load_state, save_state, state_path
 
 __all__ = ["EksCloudWatchSource"]
 
@@ -474,13 +473,7 @@ class EksCloudWatchSource:
             seen=list(self._seen.items()),
             pending=pending or [],
         )
-        try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.state_file, msgspec.json.encode(state) + b"\n")
-        except OSError as exc:
-            raise InputError(
-                f"cannot save the state file {self.state_file}: {exc.strerror}"
-            ) from exc
+        save_state(self.state_file, state)
         self._saved_at = time.monotonic_ns()
         self._changed = False
 

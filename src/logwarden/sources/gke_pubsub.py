@@ -77,13 +77,12 @@ from typing import Any
 
 import msgspec
 
-from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.cloud_gke import FORMAT, GkeEntry
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import state_path
+from logwarden.sources._position import load_state, save_state, state_path
 
 __all__ = ["GkePubSubSource"]
 
@@ -481,21 +480,7 @@ class GkePubSubSource:
             self._save()
 
     def _load(self) -> _State | None:
-        try:
-            data = self.state_file.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise InputError(
-                f"cannot read the state file {self.state_file}: {exc.strerror}"
-            ) from exc
-        try:
-            return msgspec.json.decode(data, type=_State)
-        except msgspec.DecodeError as exc:
-            raise InputError(
-                f"the state file {self.state_file} is damaged ({exc}); remove it only if the "
-                "ledger holds no records of this source"
-            ) from exc
+        return load_state(self.state_file, _State)
 
     def _credentials(self) -> Any:
         try:
@@ -654,13 +639,7 @@ class GkePubSubSource:
 
     def _save(self, pending: list[tuple[str, str]] | None = None) -> None:
         state = _State(seq=self._seq, seen=list(self._seen.items()), pending=pending or [])
-        try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.state_file, msgspec.json.encode(state) + b"\n")
-        except OSError as exc:
-            raise InputError(
-                f"cannot save the state file {self.state_file}: {exc.strerror}"
-            ) from exc
+        save_state(self.state_file, state)
 
 
 def _data(message: _Message) -> bytes:

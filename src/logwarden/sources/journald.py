@@ -54,13 +54,12 @@ from pathlib import Path
 
 import msgspec
 
-from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.journald import FORMAT, journalctl_command
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import state_path
+from logwarden.sources._position import load_state, save_state, state_path
 
 __all__ = ["JournaldSource", "JournaldState"]
 
@@ -90,32 +89,6 @@ class JournaldState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     version: int = 1
     seq: int
     cursor: str | None
-
-
-def load_state(path: Path) -> JournaldState | None:
-    """The state saved at `path`, None if there is none; InputError if it is unusable."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise InputError(f"cannot read the journald state file {path}: {exc.strerror}") from exc
-    try:
-        return msgspec.json.decode(data, type=JournaldState)
-    except msgspec.DecodeError as exc:
-        raise InputError(
-            f"the journald state file {path} is damaged ({exc}); remove it only if the "
-            "ledger holds no records of this source"
-        ) from exc
-
-
-def save_state(path: Path, state: JournaldState) -> None:
-    """Write `state` to `path` atomically and durably."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, msgspec.json.encode(state) + b"\n")
-    except OSError as exc:
-        raise InputError(f"cannot save the journald state file {path}: {exc.strerror}") from exc
 
 
 class JournaldSource:
@@ -204,7 +177,7 @@ class JournaldSource:
     # --- start ------------------------------------------------------------------------------
 
     def _resume(self, resume_seq: int) -> None:
-        state = load_state(self.state_file)
+        state = load_state(self.state_file, JournaldState)
         if state is None:
             if resume_seq:
                 raise InputError(

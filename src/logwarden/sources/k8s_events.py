@@ -57,13 +57,12 @@ from typing import Any
 
 import msgspec
 
-from logwarden._durable import write_atomic
 from logwarden.errors import InputError
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.k8s_event import FORMAT, dedupe_key
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import load_state, state_path
+from logwarden.sources._position import load_state, save_state, state_path
 
 __all__ = ["CORE_V1", "EVENTS_V1", "K8sEventsSource"]
 
@@ -480,13 +479,7 @@ class K8sEventsSource:
             api=self.api,
             emitted=list(self._emitted.items()),
         )
-        try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.state_file, msgspec.json.encode(state) + b"\n")
-        except OSError as exc:
-            raise InputError(
-                f"cannot save the state file {self.state_file}: {exc.strerror}"
-            ) from exc
+        save_state(self.state_file, state)
         self._saved_at = time.monotonic_ns()
         self._changed = False
 
