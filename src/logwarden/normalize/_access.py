@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.base import MalformedInput, no_derived
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 
 __all__ = ["AccessLine", "parse_time_local_ns"]
@@ -251,10 +251,6 @@ def _document(view: AccessLine, dst_ip: str | None) -> dict[str, Any]:
     }
 
 
-def _no_derived(_raw: bytes, _view: AccessLine) -> list[tuple[str, bytes]]:
-    return []
-
-
 def _request_ids(view: AccessLine) -> tuple[str | None, str | None]:
     return view.request_id, None
 
@@ -280,7 +276,7 @@ class _WebFormat:
         self.alert_ids = _request_ids
         self.alert_labels = alert_labels
         self.document = document
-        self.derived = _no_derived
+        self.derived = no_derived
 
 
 # --- shared field patterns --------------------------------------------------------------

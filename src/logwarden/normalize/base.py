@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["Format", "MalformedInput"]
+__all__ = ["Format", "MalformedInput", "no_derived"]
 
 
 class MalformedInput(ValueError):
@@ -50,3 +50,8 @@ class Format(Protocol):
         """Records of other formats this event also is, as (source, raw bytes): a cloud
         provider's audit entry is also a Kubernetes audit Event, so every audit rule runs
         on it. Most formats derive nothing."""
+
+
+def no_derived(_raw: bytes, _view: Any) -> list[tuple[str, bytes]]:
+    """`Format.derived` of a format whose records are no other format's."""
+    return []

@@ -47,7 +47,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.base import MalformedInput, no_derived
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 from logwarden.records import format_time_ns
 
@@ -367,10 +367,6 @@ def document(raw: bytes, _view: Flow) -> Any:
     return flow
 
 
-def _derived(_raw: bytes, _view: Flow) -> list[tuple[str, bytes]]:
-    return []
-
-
 class _HubbleFormat:
     source = SOURCE
     decode = staticmethod(decode)
@@ -378,7 +374,7 @@ class _HubbleFormat:
     alert_ids = staticmethod(alert_ids)
     alert_labels = staticmethod(alert_labels)
     document = staticmethod(document)
-    derived = staticmethod(_derived)
+    derived = staticmethod(no_derived)
 
 
 #: The Hubble flow format as a `normalize.base.Format`.

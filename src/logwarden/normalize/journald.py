@@ -55,7 +55,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.base import MalformedInput, no_derived
 
 __all__ = [
     "FORMAT",
@@ -277,10 +277,6 @@ def document(_raw: bytes, entry: JournalEntry) -> dict[str, Any]:
     if entry.omitted:
         doc["omitted_fields"] = list(entry.omitted)
     return doc
-
-
-def _derived(_raw: bytes, _entry: JournalEntry) -> list[tuple[str, bytes]]:
-    return []
 
 
 _UNIT_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
@@ -562,7 +558,7 @@ class _JournaldFormat:
     alert_ids = staticmethod(alert_ids)
     alert_labels = staticmethod(alert_labels)
     document = staticmethod(document)
-    derived = staticmethod(_derived)
+    derived = staticmethod(no_derived)
 
 
 #: The journal format as a `normalize.base.Format`.

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.base import MalformedInput, no_derived
 
 __all__ = [
     "FORMAT",
@@ -329,10 +329,6 @@ def document(raw: bytes, _view: AuditEvent) -> Any:
     return json_value(raw)
 
 
-def _derived(_raw: bytes, _view: AuditEvent) -> list[tuple[str, bytes]]:
-    return []
-
-
 class _AuditFormat:
     source = SOURCE
     # the module functions themselves, so a call through FORMAT adds no frame
@@ -341,7 +337,7 @@ class _AuditFormat:
     alert_ids = staticmethod(alert_ids)
     alert_labels = staticmethod(alert_labels)
     document = staticmethod(document)
-    derived = staticmethod(_derived)
+    derived = staticmethod(no_derived)
 
 
 #: The audit format as a `normalize.base.Format`.

@@ -59,7 +59,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.base import MalformedInput, no_derived
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 
 __all__ = [
@@ -326,10 +326,6 @@ def dedupe_key(ev: K8sEvent) -> tuple[str, int]:
     return ident, ev.count
 
 
-def _derived(_raw: bytes, _view: K8sEvent) -> list[tuple[str, bytes]]:
-    return []
-
-
 class _EventFormat:
     source = SOURCE
     decode = staticmethod(decode)
@@ -337,7 +333,7 @@ class _EventFormat:
     alert_ids = staticmethod(alert_ids)
     alert_labels = staticmethod(alert_labels)
     document = staticmethod(document)
-    derived = staticmethod(_derived)
+    derived = staticmethod(no_derived)
 
 
 #: The Kubernetes Event format as a `normalize.base.Format`.
