@@ -154,6 +154,16 @@ class Service:
         return self.peak
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     try:
@@ -186,8 +196,14 @@ class Watcher(threading.Thread):
                     lines = (rest + chunk).split(b"\n")
                     rest = lines.pop()
                     for line in lines:
-                        audit_id = json.loads(line).get("audit_id")
-                        if audit_id is not None:
+                        # the line's first "audit_id" key is the alert's own (the file
+                        # receiver writes it before the labels and links; inside strings
+                        # the quotes are escaped): cheaper than decoding every line here,
+                        # in the process that also runs the clients
+                        at = line.find(b'"audit_id":"')
+                        if at >= 0:
+                            start = at + 12
+                            audit_id = line[start : line.index(b'"', start)].decode()
                             self.seen.setdefault(audit_id, now)
                 elif self.stop.is_set():
                     return
@@ -235,6 +251,8 @@ def one_run(work: list[bytes], ids: list[list[str]], clients: int, root: Path) -
     svc = Service(root)
     watcher = Watcher(svc.alerts)
     watcher.start()
+    pids = {"service": svc.proc.pid, "worker": _children(svc.proc.pid)[0], "bench": os.getpid()}
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started, refused, seconds = post_all(svc, work, clients)
     total = sum(len(b) for b in ids)
     deadline = time.monotonic() + 300
@@ -245,6 +263,7 @@ def one_run(work: list[bytes], ids: list[list[str]], clients: int, root: Path) -
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)
+    cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
     received = svc.metric("logwarden_events_received_total")
     dropped = svc.metric("logwarden_events_dropped_total")
     rss = svc.stop()
@@ -264,6 +283,7 @@ def one_run(work: list[bytes], ids: list[list[str]], clients: int, root: Path) -
         "rss_mb": rss / 1024,
         "refused": refused,
         "complete": float(received == total and dropped == 0),
+        **{f"cpu_{name}": secs for name, secs in cpu.items()},
     }
 
 
@@ -290,7 +310,9 @@ def main() -> None:
             f"POST to alert p50 {r['p50'] * 1000:.0f} ms p99 {r['p99'] * 1000:.0f} ms "
             f"({r['alerted']:,.0f} alerted events), "
             f"peak RSS {r['rss_mb']:.0f} MB, {r['refused']:.0f} x 429/503, "
-            f"{'all received, 0 dropped' if r['complete'] else 'INCOMPLETE'}"
+            f"{'all received, 0 dropped' if r['complete'] else 'INCOMPLETE'}; "
+            f"CPU s: service {r['cpu_service']:.1f}, detect worker {r['cpu_worker']:.1f}, "
+            f"this bench (clients, watcher) {r['cpu_bench']:.1f}"
         )
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
     print(
