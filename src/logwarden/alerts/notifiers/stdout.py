@@ -26,15 +26,19 @@ _encode = msgspec.json.Encoder().encode
 
 def json_lines(notification: Notification) -> bytes:
     """One JSON line per alert of `notification` (the shape in the module docstring)."""
-    about = {
-        "receiver": notification.receiver,
-        "route": notification.route,
-        "group_key": notification.group_key,
-        "notification_id": notification.id,
-        "notification_status": notification.status,
-    }
+    about = _encode(
+        {
+            "receiver": notification.receiver,
+            "route": notification.route,
+            "group_key": notification.group_key,
+            "notification_id": notification.id,
+            "notification_status": notification.status,
+        }
+    )[1:]
+    # three JSON objects spliced into one (their keys differ): the same bytes as encoding
+    # the merged dict, without building it
     return b"".join(
-        _encode({**_newest(alert), **msgspec.structs.asdict(alert), **about}) + b"\n"
+        _encode(_newest(alert))[:-1] + b"," + _encode(alert)[1:-1] + b"," + about + b"\n"
         for alert in notification.alerts
     )
 
