@@ -166,7 +166,7 @@ _DURATION_UNITS = {
 _DURATION_STEP = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 
 
-class Origin(msgspec.Struct, omit_defaults=True):
+class Origin(msgspec.Struct, omit_defaults=True, gc=False):
     """Where the record behind an alert came from (`index`: its ledger entry, -1 if none)."""
 
     instance: str
@@ -175,7 +175,7 @@ class Origin(msgspec.Struct, omit_defaults=True):
     index: int = -1
 
 
-class Alert(msgspec.Struct, kw_only=True):
+class Alert(msgspec.Struct, kw_only=True, gc=False):
     """One rule matched one record.
 
     Field order and names are the `--format jsonl` contract: `rule`, `priority` (Falco's

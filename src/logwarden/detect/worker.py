@@ -20,6 +20,7 @@ and delivering every alert) or when the parent is gone (the pipe closes).
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -43,6 +44,8 @@ __all__ = ["DetectWorker", "Sinks"]
 
 _RECORDS, _ALERT, _STOP = 0, 1, 2
 _REPORT_SECS = 0.5
+#: collect the youngest generation after this many new containers (default 700)
+_GC_YOUNG = 10_000
 _encode = msgspec.msgpack.Encoder().encode
 _decode_message = msgspec.msgpack.Decoder(tuple[int, Any]).decode
 _decode_alert = msgspec.msgpack.Decoder(Alert).decode
@@ -162,6 +165,11 @@ def _child(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this ends
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sinks.start()
+    # what exists now (compiled rules, the alert state loaded) lives as long as the
+    # process: the collector leaves it alone; and it runs less often than by default
+    # (every few hundred alerts make thousands of small containers, few of them cycles)
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
     tally: Counter[tuple[str, str]] = Counter()
 
     def emit(alert: Alert) -> None:
