@@ -47,14 +47,44 @@ def alert(
     )
 
 
+class ParkingManager(AlertManager):
+    """Saves after every step, as the stage does every second, keeping nothing in memory
+    it need not: every test below runs with this one too, and must not see a difference."""
+
+    def receive(self, alert: Alert, now_ns: int) -> None:
+        super().receive(alert, now_ns)
+        self.save()
+
+    def tick(self, now_ns: int) -> list[Notification]:
+        out = super().tick(now_ns)
+        self.save()
+        return out
+
+    def command(self, cmd: Command, now_ns: int) -> str:
+        result = super().command(cmd, now_ns)
+        self.save()
+        return result
+
+
+@pytest.fixture(autouse=True, params=["in memory", "parked"])
+def parking(request: pytest.FixtureRequest) -> bool:
+    global PARKING
+    PARKING = request.param == "parked"
+    return PARKING
+
+
+PARKING = False
+
+
 def manager(tmp: Path, yaml: str, receivers: tuple[str, ...] = ("a", "b", "c")) -> AlertManager:
     config = msgspec.yaml.decode(yaml.encode(), type=AlertsConfig) if yaml else AlertsConfig()
-    m = AlertManager(
+    m = (ParkingManager if PARKING else AlertManager)(
         build_routes(config.route, list(receivers)),
         AlertStore(tmp / "alerts.db"),
         inhibitions=[Inhibition.of(r) for r in config.inhibit_rules],
         policies={n: Policy.of(n, p) for n, p in config.escalations.items()},
         resend_receivers=("a",) if "resend" in yaml else (),
+        hot_alerts=0 if PARKING else 10_000,
     )
     m.load(T0)
     return m
@@ -327,3 +357,25 @@ def test_draining_does_not_step_an_escalation(tmp_path: Path) -> None:
     m.receive(alert(), T0)
     m.tick(T0)
     assert [n for n in m.drain(T0 + 3600 * S) if n.escalation] == []
+
+
+def test_parked_alerts_and_groups_leave_memory_and_come_back_as_they_were(
+    tmp_path: Path, parking: bool
+) -> None:
+    if not parking:
+        pytest.skip("about parking")
+    m = manager(tmp_path, "")
+    for user in ("alice", "bob", "carol"):
+        m.receive(alert(user=user), T0)
+    assert len(m.tick(T0)) == 9  # three alerts, each its own group, to three receivers
+    assert m.alerts.hot() == [] and m.groups.hot() == []  # saved, so parked
+    assert len(m.alerts) == 3 and len(m.groups) == 3
+    reads = m.alerts.reads
+    m.receive(alert(user="bob", audit_id="a2"), T0 + S)
+    assert m.alerts.reads == reads + 1  # bob, read back to count the occurrence
+    bob = m.alerts[alert(user="bob").fingerprint]
+    assert bob.count == 2 and [link.audit_id for link in bob.links] == ["a1", "a2"]
+    assert m.tick(T0 + 2 * S) == []  # nothing changed that a receiver must hear
+    reads = m.groups.reads
+    repeats = m.tick(T0 + 4 * 3600 * S)  # repeat_interval: the groups are read back
+    assert len(repeats) == 9 and m.groups.reads == reads + 3

@@ -115,12 +115,12 @@ class Escalations:
     def next_ns(self) -> int:
         return self._timers.next_ns()
 
-    def due(self, now_ns: int, alerts: Mapping[str, AlertState]) -> list[Notification]:
+    def due(self, now_ns: int, alert: Callable[[str], AlertState | None]) -> list[Notification]:
         out: list[Notification] = []
         for key in self._timers.due(now_ns):
             walk = self.walks.get(key)
             if walk is not None:
-                out += self._step(walk, alerts.get(walk.fingerprint), now_ns)
+                out += self._step(walk, alert(walk.fingerprint), now_ns)
         return out
 
     def changed(self, state: AlertState, now_ns: int) -> list[Notification]:

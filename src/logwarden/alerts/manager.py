@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from logwarden.alerts._timers import NEVER, Timers
+from logwarden.alerts._tracked import Tracked
 from logwarden.alerts.escalation import Escalations, Policy, Walk
 from logwarden.alerts.inhibit import Inhibition, Inhibitor
 from logwarden.alerts.matchers import Matcher, matches, parse_matchers
@@ -45,15 +46,19 @@ from logwarden.records import Alert
 __all__ = ["AlertManager", "Inhibition", "Policy"]
 
 _SWEEP_NS = 1_000_000_000
+#: tracked alerts (and groups) kept in memory; the others wait in the state file
+HOT_ALERTS = 10_000
+#: a group due sooner than this stays in memory when the others are parked
+_SOON_NS = 60_000_000_000
 
 
-class _Sent(msgspec.Struct):
+class _Sent(msgspec.Struct, gc=False):
     hash: str
     at_ns: int
     seq: int
 
 
-class _Group(msgspec.Struct, kw_only=True):
+class _Group(msgspec.Struct, kw_only=True, gc=False):
     key: str
     route: str
     labels: dict[str, str]
@@ -78,6 +83,7 @@ class AlertManager:
         resolve_timeout_ns: int = 0,
         retention_ns: int = 7 * 86_400_000_000_000,
         external_url: str | None = None,
+        hot_alerts: int = HOT_ALERTS,
     ) -> None:
         self.routes = routes
         self._route_by_id = {node.id: node for node in _nodes(routes)}
@@ -88,12 +94,23 @@ class AlertManager:
         self._resolve_timeout = resolve_timeout_ns
         self._retention = retention_ns
         self._url = external_url
-        self.alerts: dict[str, AlertState] = {}
-        self.groups: dict[str, _Group] = {}
+        self.alerts: Tracked[AlertState] = Tracked(store.alert, hot_alerts)
+        self.groups: Tracked[_Group] = Tracked(self._read_group, hot_alerts)
+        #: groups changed since they were last notified (kept in memory), and parked groups
+        #: to look at again when due (`_all_changed`)
+        self._pending: set[str] = set()
+        self._recheck: set[str] = set()
+        self._now = 0
         self.escalations = Escalations(policies or {}, self.muted, external_url)
-        self._groups_of: dict[str, set[str]] = {}
+        #: the groups each alert is in (tuples: most alerts are in one group, and a set
+        #: would take four times the memory)
+        self._groups_of: dict[str, tuple[str, ...]] = {}
         self._group_timers = Timers()
+        #: open alerts by when an occurrence last arrived, the longest quiet first (an
+        #: occurrence moves its alert to the end), and resolved alerts by when they were
+        #: resolved: each sweep looks only at what is due
         self._seen: dict[str, int] = {}
+        self._resolved: dict[str, int] = {}
         self._swept = 0
         self._silences: list[tuple[Silence, list[Matcher]]] = []
         self._active_silences: set[str] = set()
@@ -107,24 +124,38 @@ class AlertManager:
 
     def load(self, now_ns: int) -> None:
         """Take up the state the store holds (after a restart)."""
-        for alert in self.store.alerts():
+        stored = self.store.alerts()
+        for alert in stored:
             self.alerts[alert.fingerprint] = alert
             self._inhibitor.update(alert)
             if alert.status != "resolved":
                 self._seen[alert.fingerprint] = now_ns
+        done = sorted((a.resolved_ns, a.fingerprint) for a in stored if a.resolved_ns is not None)
+        self._resolved.update((fp, at) for at, fp in done if self.alerts[fp].status == "resolved")
         for group in self.store.load("groups", _Group):
             self._keep(group)
+            node = self._route_by_id.get(group.route)
+            if (
+                node is None
+                or not group.sent
+                or group.due_ns
+                < min(s.at_ns for s in group.sent.values())
+                + _min_repeat(node, self._resend, self._resend_ns)
+            ):
+                self._pending.add(group.key)  # due before its repeat: a change waits
         self.escalations.load(self.store.load("escalations", Walk))
         self._dirty_groups.clear()
         self.escalations.dirty.clear()
         self.refresh_silences(now_ns)
+        self._now = now_ns
+        self._park()
 
     def save(self) -> None:
         """Write what changed since the last save, in one transaction."""
         walks = self.escalations.dirty
         if not (self._dirty_alerts or self._dirty_groups or walks or self._forget):
             return
-        alerts = [self.alerts[f] for f in self._dirty_alerts if f in self.alerts]
+        alerts = [a for f in self._dirty_alerts if (a := self.alerts.get(f)) is not None]
         groups = [(k, self.groups.get(k)) for k in self._dirty_groups]
         escalations = [(k, self.escalations.walks.get(k)) for k in walks]
         self.store.save(alerts, groups, escalations, self._forget)
@@ -132,6 +163,23 @@ class AlertManager:
         self._dirty_groups.clear()
         walks.clear()
         self._forget.clear()
+        self._park()
+
+    def _park(self) -> None:
+        """Leave in the state file what it holds and was least recently used (`Tracked`):
+        not what changed since the last save, nor a group due soon."""
+        closed = {id(state) for state in self._closed}
+        self.alerts.park(lambda fp, state: fp in self._dirty_alerts or id(state) in closed)
+        soon = self._now + _SOON_NS
+        self.groups.park(
+            lambda key, group: (
+                key in self._dirty_groups or key in self._pending or group.due_ns < soon
+            )
+        )
+
+    def _read_group(self, key: str) -> _Group | None:
+        group: _Group | None = self.store.row("groups", key, _Group)
+        return group
 
     def refresh_silences(self, now_ns: int) -> None:
         """Read the silences again; groups are looked at again when the active set changed."""
@@ -156,6 +204,7 @@ class AlertManager:
         at = _time_ns(alert.time, now_ns)
         origin = alert.origin
         link = Link(origin.instance, origin.seq, alert.time, alert.audit_id, origin.index)
+        self._seen.pop(fp, None)
         self._seen[fp] = now_ns
         self._dirty_alerts.add(fp)
         if state is not None and state.status != "resolved":
@@ -178,6 +227,7 @@ class AlertManager:
         if alert.author:
             state.annotations["author"] = alert.author
         self._forget.discard(fp)
+        self._resolved.pop(fp, None)
         for node in self.routes.match(state.labels):
             self._join(node, state, now_ns)
             if node.escalation is not None:
@@ -200,20 +250,32 @@ class AlertManager:
             self._keep(group)
         if state.fingerprint not in group.fingerprints:
             group.fingerprints.append(state.fingerprint)
-            self._groups_of.setdefault(state.fingerprint, set()).add(key)
+            self._in_group(state.fingerprint, key)
         self._changed(group, now_ns)
 
     def _keep(self, group: _Group) -> None:
         self.groups[group.key] = group
         for fp in group.fingerprints:
-            self._groups_of.setdefault(fp, set()).add(group.key)
+            self._in_group(fp, group.key)
         self._group_timers.set(group.key, group.due_ns)
         self._dirty_groups.add(group.key)
 
+    def _in_group(self, fp: str, key: str) -> None:
+        keys = self._groups_of.get(fp, ())
+        if key not in keys:
+            self._groups_of[fp] = (*keys, key)
+
+    def _out_of_group(self, fp: str, key: str) -> None:
+        keys = self._groups_of.get(fp, ())
+        if key in keys:
+            self._groups_of[fp] = tuple(k for k in keys if k != key)
+
     def _drop(self, group: _Group) -> None:
-        del self.groups[group.key]
+        self.groups.pop(group.key)
+        self._recheck.discard(group.key)
+        self._pending.discard(group.key)
         for fp in group.fingerprints:
-            self._groups_of.get(fp, set()).discard(group.key)
+            self._out_of_group(fp, group.key)
         self._group_timers.discard(group.key)
         self._dirty_groups.add(group.key)
 
@@ -242,6 +304,7 @@ class AlertManager:
             state.status = "resolved"
             state.resolved_by, state.resolved_ns = by, now_ns
             self._seen.pop(state.fingerprint, None)
+            self._resolved[state.fingerprint] = now_ns
         self._dirty_alerts.add(state.fingerprint)
         for key in self._groups_of.get(state.fingerprint, ()):
             self._changed(self.groups[key], now_ns)
@@ -253,21 +316,31 @@ class AlertManager:
 
     def tick(self, now_ns: int) -> list[Notification]:
         """Everything due at `now_ns`: resolutions by timeout, escalation steps, groups."""
+        self._now = now_ns
         if now_ns - self._swept >= _SWEEP_NS:
             self._sweep(now_ns)
         out = self._updates(now_ns)
-        out += self.escalations.due(now_ns, self.alerts)
+        out += self.escalations.due(now_ns, self.alerts.get)
         for key in self._group_timers.due(now_ns):
             group = self.groups.get(key)
-            if group is not None:
-                out += self._flush(group, now_ns)
+            if group is None:
+                continue
+            if key in self._recheck:  # changed while parked: due when `_changed` says
+                self._recheck.discard(key)
+                self._changed(group, now_ns)
+                if group.due_ns > now_ns:
+                    continue
+            out += self._flush(group, now_ns)
         return out
 
     def drain(self, now_ns: int) -> list[Notification]:
         """What changed and was not yet notified, at once (the service is stopping): no
         group waits out its group_wait or group_interval, nothing repeats or escalates."""
         out = self._updates(now_ns)
-        for group in list(self.groups.values()):
+        for key in self._recheck:  # the parked groups that may have changed
+            self.groups.get(key)
+        self._recheck.clear()
+        for group in self.groups.hot():  # (a parked group is as it was last notified)
             out += self._flush(group, now_ns, repeat=False)
         return out
 
@@ -288,23 +361,29 @@ class AlertManager:
         return out
 
     def _sweep(self, now_ns: int) -> None:
-        """Resolve alerts quiet for resolve_timeout; forget those resolved long ago."""
+        """Resolve alerts quiet for resolve_timeout; forget those resolved long ago (both
+        walks stop at the first alert not yet due)."""
         self._swept = now_ns
         if self._resolve_timeout:
-            for fp, seen in list(self._seen.items()):
-                if now_ns - seen >= self._resolve_timeout:
-                    self._close(self.alerts[fp], "resolved", "logwarden (resolve_timeout)", now_ns)
-        for fp, state in list(self.alerts.items()):
-            done = state.resolved_ns
-            if (
-                done is not None
-                and now_ns - done >= self._retention
-                and not self._groups_of.get(fp)
-            ):
-                del self.alerts[fp]
-                self._groups_of.pop(fp, None)
-                self._forget.add(fp)
-                self._dirty_alerts.discard(fp)
+            quiet = []
+            for fp, seen in self._seen.items():
+                if now_ns - seen < self._resolve_timeout:
+                    break
+                quiet.append(fp)
+            for fp in quiet:
+                self._close(self.alerts[fp], "resolved", "logwarden (resolve_timeout)", now_ns)
+        old = []
+        for fp, done in self._resolved.items():
+            if now_ns - done < self._retention:
+                break
+            if not self._groups_of.get(fp):  # still to be notified: looked at next time
+                old.append(fp)
+        for fp in old:
+            self.alerts.pop(fp)
+            del self._resolved[fp]
+            self._groups_of.pop(fp, None)
+            self._forget.add(fp)
+            self._dirty_alerts.discard(fp)
 
     # -- groups ---------------------------------------------------------------------------
 
@@ -318,18 +397,24 @@ class AlertManager:
             group.due_ns = min(group.due_ns, max(now_ns, soonest))
             self._group_timers.set(group.key, group.due_ns)
         self._dirty_groups.add(group.key)
+        self._pending.add(group.key)
 
     def _all_changed(self, now_ns: int) -> None:
-        for group in self.groups.values():
-            self._changed(group, now_ns)
+        for key in self.groups:
+            if self.groups.parked(key):  # read back when due, and looked at then
+                self._recheck.add(key)
+                self._group_timers.set(key, now_ns)
+            else:
+                self._changed(self.groups[key], now_ns)
 
     def _flush(self, group: _Group, now_ns: int, *, repeat: bool = True) -> list[Notification]:
         node = self._route_by_id.get(group.route)
         self._dirty_groups.add(group.key)
+        self._pending.discard(group.key)
         if node is None:  # the route is gone from the config
             self._drop(group)
             return []
-        states = [self.alerts[f] for f in group.fingerprints if f in self.alerts]
+        states = [a for f in group.fingerprints if (a := self.alerts.get(f)) is not None]
         visible = [a for a in states if a.status == "resolved" or not self.muted(a, now_ns)]
         digest = _digest(visible)
         firing = any(a.status != "resolved" for a in visible)
@@ -354,7 +439,7 @@ class AlertManager:
         if gone:
             group.fingerprints = [f for f in group.fingerprints if f not in gone]
             for fp in gone:
-                self._groups_of.get(fp, set()).discard(group.key)
+                self._out_of_group(fp, group.key)
             left = _digest([a for a in visible if a.fingerprint not in gone])
             for sent in group.sent.values():
                 if sent.hash == digest:

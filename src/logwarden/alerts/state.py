@@ -120,6 +120,11 @@ class AlertStore:
         rows = self._run(f"SELECT body FROM {table}")
         return [msgspec.json.decode(body, type=kind) for (body,) in rows]
 
+    def row(self, table: Literal["groups", "escalations"], key: str, kind: type[Any]) -> Any:
+        """One group or escalation by its key (None if the file has none)."""
+        rows = self._run(f"SELECT body FROM {table} WHERE key = ?", (key,))
+        return msgspec.json.decode(rows[0][0], type=kind) if rows else None
+
     def alerts(self, status: str | None = None) -> list[AlertState]:
         """Tracked alerts (those with `status`), newest occurrence first."""
         if status is None:
