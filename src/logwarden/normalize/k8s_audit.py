@@ -102,6 +102,7 @@ _typed_list_decoder = msgspec.json.Decoder(_TypedList)
 _container_decoder = msgspec.json.Decoder(_Container)
 _array_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _generic_decode = msgspec.json.Decoder().decode
+_EVENT_LIST_HEAD = b'{"kind":"EventList"'
 
 #: An item of a container: its own bytes and either its view or why it is malformed.
 Item = tuple[bytes, "AuditEvent | MalformedInput"]
@@ -144,6 +145,11 @@ def decode(data: bytes) -> AuditEvent | list[Item]:
     `(item bytes, view or MalformedInput)` for an EventList or a JSON array. Raises
     `MalformedInput` when the unit as a whole is not usable.
     """
+    if data.startswith(_EVENT_LIST_HEAD):  # the webhook's body, kind first as the apiserver
+        try:  # writes it: not read as an Event first
+            return _decode_list(data)
+        except MalformedInput:
+            pass  # said as below, whatever the body turns out to be
     try:
         ev = _event_decoder.decode(data)
     except msgspec.ValidationError as exc:
