@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, TRACES
-from logwarden.normalize import k8s_audit
+from logwarden.normalize import FORMATS, k8s_audit
 from logwarden.normalize.k8s_audit import AuditEvent, parse_rfc3339_ns
 from logwarden.records import Record
 from logwarden.rejects import Rejects
@@ -683,3 +683,91 @@ def test_file_source_reads_stdin() -> None:
         ]
     ]
     assert result["events"] == 3
+
+
+# --- framed formats (container logs, journals, cloud deliveries) --------------------------
+
+CRI = FIXTURES / "container_logs" / "kubelet-cri-design-doc-example.log"
+
+
+def cri_lines(n: int) -> list[bytes]:
+    return [b"2016-10-06T00:17:%02d.%09dZ stdout F message %d" % (i % 60, i, i) for i in range(n)]
+
+
+def read_framed(*paths: str | Path) -> tuple[FileSource, list[Record], Rejects]:
+    rejects = Rejects()
+    source = FileSource([str(p) for p in paths], FORMATS["container_log"], rejects)
+    records: list[Record] = []
+    source.run(records.append)
+    return source, records, rejects
+
+
+def test_a_container_log_is_framed_as_it_is_read_not_whole(tmp_path: Path) -> None:
+    """Through a FIFO: the first half of the log gives its records while the writer still
+    waits to write the second (a framer that read the file whole would give none yet)."""
+    fifo = tmp_path / "0.log"
+    os.mkfifo(fifo)
+    lines = cri_lines(2000)
+    first_emitted = threading.Event()
+    written_before_first: list[bool] = []
+
+    def writer() -> None:
+        with open(fifo, "wb") as out:
+            out.write(b"".join(line + b"\n" for line in lines[:1000]))
+            out.flush()
+            written_before_first.append(first_emitted.wait(30))
+            out.write(b"".join(line + b"\n" for line in lines[1000:]))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    rejects = Rejects()
+    source = FileSource([str(fifo)], FORMATS["container_log"], rejects)
+    records: list[Record] = []
+
+    def emit(record: Record) -> None:
+        records.append(record)
+        first_emitted.set()
+
+    source.run(emit)
+    thread.join()
+    assert written_before_first == [True]
+    assert len(records) == 2000 and rejects.count == 0
+    assert records[-1].view.log == "message 1999"
+
+
+def test_a_lone_carriage_return_stays_in_its_message_and_crlf_ends_a_line(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "0.log"
+    log.write_bytes(
+        b"2016-10-06T00:17:09.669794202Z stdout F progress 10%\rprogress 100%\n"
+        b"2016-10-06T00:17:10.669794202Z stdout F done\r\n"
+    )
+    _, records, rejects = read_framed(log)
+    assert rejects.count == 0
+    assert [r.view.log for r in records] == ["progress 10%\rprogress 100%", "done"]
+
+
+def test_a_cut_gzipped_container_log_keeps_its_records_and_says_how_far_it_got(
+    tmp_path: Path,
+) -> None:
+    cut = tmp_path / "0.log.gz"
+    complete = truncated_gzip(cut, cri_lines(3000), 0.5)
+    source, records, _ = read_framed(cut)
+    # every whole line before the cut is a record (the last may be cut in half)
+    assert len(complete) - 1 <= len(records) <= len(complete)
+    assert [r.view.log for r in records[:3]] == ["message 0", "message 1", "message 2"]
+    ((where, reason),) = source.unreadable
+    assert where == str(cut)
+    assert reason.startswith(f"read failed after {len(records)} records: ")
+
+
+def test_the_kubelet_design_doc_example_reads_the_same_through_the_stream() -> None:
+    _, records, rejects = read_framed(CRI)
+    assert rejects.count == 0
+    # stdout's two partial lines never get their final line: flushed at the end, last
+    assert [r.view.log for r in records] == [
+        "The content of the log entry 1",
+        "Last line of the log entry 2",
+        "First line of log entry 2Second line of the log entry 2",
+    ]

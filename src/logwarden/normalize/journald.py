@@ -51,7 +51,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import msgspec
 
@@ -395,7 +395,7 @@ class _ExportError(Exception):
         self.truncated = truncated
 
 
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
+def _read_exact(stream: IO[bytes], size: int) -> bytes:
     """`size` bytes (fewer at end of stream), read in pieces: a wrong length from a
     damaged stream must not allocate its size at once."""
     if size <= 1 << 20:
@@ -411,7 +411,7 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _binary_field(stream: BinaryIO, name: bytes) -> bytes:
+def _binary_field(stream: IO[bytes], name: bytes) -> bytes:
     head = stream.read(8)
     if len(head) < 8:
         raise _ExportError(f"field {name!r}: stream ends inside the size", truncated=True)
@@ -433,7 +433,7 @@ def _binary_field(stream: BinaryIO, name: bytes) -> bytes:
 _export_names: dict[bytes, str] = {}
 
 
-def _field(stream: BinaryIO, line: bytes) -> tuple[str, bytes]:
+def _field(stream: IO[bytes], line: bytes) -> tuple[str, bytes]:
     if line[-1:] != b"\n":
         raise _ExportError(f"line {line[:40]!r}...: stream ends inside it", truncated=True)
     eq = line.find(b"=")
@@ -454,7 +454,7 @@ def _field(stream: BinaryIO, line: bytes) -> tuple[str, bytes]:
     return text, value
 
 
-def export_entries(stream: BinaryIO) -> Iterator[bytes | MalformedInput]:
+def export_entries(stream: IO[bytes]) -> Iterator[bytes | MalformedInput]:
     """The entries of a journal export stream, each as the line `journalctl -o json --all`
     would print for it (binary or non-printable values as byte arrays, repeated fields as
     arrays, in the order the fields first appear).

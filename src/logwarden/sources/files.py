@@ -246,28 +246,33 @@ class FileSource:
     def _framed(
         self, framer: Framer, stream: IO[bytes], name: str, emit: Callable[[Record], object]
     ) -> None:
-        """A file of a format that is not a record per line, read whole (`_framing`)."""
-        try:
-            data = stream.read()
-        except (OSError, EOFError, zlib.error) as exc:
-            self._unreadable(name, f"read failed: {_reason(exc)}")
-            return
+        """A file of a format that is not a record per line (`_framing`). Read errors end
+        the file with a report naming how far it got."""
         fmt, report = self.fmt, self.rejects.report
         received = time.time_ns()
         seq = 0
-        for line, unit in framer(data, name):
-            where = f"{name}:{line}" if line else name
-            if isinstance(unit, MalformedInput):
-                report(where, str(unit), b"")
-                continue
-            try:
-                view = fmt.decode(unit)
-                when = fmt.time_ns(view)
-            except MalformedInput as exc:
-                report(where, str(exc), unit)
-                continue
-            seq += 1
-            emit(Record(fmt.source, name, seq, line, received, when, unit, view))
+        try:
+            for line, unit in framer(stream, name):
+                where = f"{name}:{line}" if line else name
+                if isinstance(unit, MalformedInput):
+                    report(where, str(unit), b"")
+                    continue
+                try:
+                    view = fmt.decode(unit)
+                    when = fmt.time_ns(view)
+                except MalformedInput as exc:
+                    report(where, str(exc), unit)
+                    continue
+                seq += 1
+                emit(Record(fmt.source, name, seq, line, received, when, unit, view))
+        except (OSError, EOFError, zlib.error) as exc:
+            self._unreadable(name, f"read failed after {seq} records: {_reason(exc)}")
+        else:
+            raw = getattr(stream, "raw", None)
+            if isinstance(raw, Gunzip) and raw.truncated:
+                self._unreadable(
+                    name, f"read failed after {seq} records: compressed data ends early (cut off)"
+                )
         self.events += seq
 
     def _items(
