@@ -13,7 +13,7 @@ from logwarden.alerts.model import Notification
 from logwarden.alerts.route import build_routes
 from logwarden.alerts.state import AlertStore, Command
 from logwarden.config.alerting import AlertsConfig
-from logwarden.records import Alert, Origin, fingerprint
+from logwarden.records import Alert, Origin, fingerprint, format_time_ns
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -379,3 +379,30 @@ def test_parked_alerts_and_groups_leave_memory_and_come_back_as_they_were(
     reads = m.groups.reads
     repeats = m.tick(T0 + 4 * 3600 * S)  # repeat_interval: the groups are read back
     assert len(repeats) == 9 and m.groups.reads == reads + 3
+
+
+def test_a_restart_reads_the_state_a_page_at_a_time_keeping_the_newest_in_memory(
+    tmp_path: Path, parking: bool
+) -> None:
+    if parking:
+        pytest.skip("sets its own limit")
+    m = manager(tmp_path, "")
+    for i in range(4500):  # more than two pages of the store, one second apart
+        when = format_time_ns(T0 + i * S)
+        m.receive(msgspec.structs.replace(alert(user=f"user-{i}"), time=when), T0 + i * S)
+    m.tick(T0 + 4500 * S)
+    m.save()
+    again = AlertManager(
+        build_routes(AlertsConfig().route, ["a", "b", "c"]),
+        AlertStore(tmp_path / "alerts.db"),
+        hot_alerts=100,
+    )
+    again.load(T0 + 4501 * S)
+    assert len(again.alerts) == 4500 and len(again.groups) == 4500
+    assert len(again.alerts.hot()) == 100 and again.alerts.reads == 0
+    newest = {a.labels["user"] for a in again.alerts.hot()}
+    assert newest == {f"user-{i}" for i in range(4400, 4500)}
+    again.receive(alert(user="user-7", audit_id="b7"), T0 + 4502 * S)  # parked: read back
+    assert again.alerts[alert(user="user-7").fingerprint].count == 2
+    assert again.alerts.reads == 1
+    assert again.tick(T0 + 4503 * S) == []  # nothing new to tell, nothing lost

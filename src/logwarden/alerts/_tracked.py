@@ -95,6 +95,11 @@ class Tracked(Generic[T]):
     def parked(self, key: str) -> bool:
         return key in self._parked
 
+    def add_parked(self, key: str) -> None:
+        """Track `key`, whose entry the state file holds, without reading it."""
+        self._hot.pop(key, None)
+        self._parked.add(key)
+
     def park(self, keep: Callable[[str, T], bool]) -> int:
         """Park the least recently used entries beyond `hot_max`, except those `keep`
         says must stay in memory; returns how many were parked."""

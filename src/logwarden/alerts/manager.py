@@ -123,26 +123,39 @@ class AlertManager:
     # -- state --------------------------------------------------------------------------
 
     def load(self, now_ns: int) -> None:
-        """Take up the state the store holds (after a restart)."""
-        stored = self.store.alerts()
-        for alert in stored:
-            self.alerts[alert.fingerprint] = alert
-            self._inhibitor.update(alert)
-            if alert.status != "resolved":
-                self._seen[alert.fingerprint] = now_ns
-        done = sorted((a.resolved_ns, a.fingerprint) for a in stored if a.resolved_ns is not None)
-        self._resolved.update((fp, at) for at, fp in done if self.alerts[fp].status == "resolved")
-        for group in self.store.load("groups", _Group):
-            self._keep(group)
-            node = self._route_by_id.get(group.route)
-            if (
-                node is None
-                or not group.sent
-                or group.due_ns
-                < min(s.at_ns for s in group.sent.values())
-                + _min_repeat(node, self._resend, self._resend_ns)
-            ):
-                self._pending.add(group.key)  # due before its repeat: a change waits
+        """Take up the state the store holds (after a restart), a page at a time: the most
+        recently seen alerts (and every group still to notify) are kept in memory, the
+        others only by key (parked)."""
+        hot = self.store.newest(self.alerts.hot_max)
+        resolved: list[tuple[int, str]] = []
+        for page in self.store.pages("alerts", AlertState):
+            for alert in page:
+                fp = alert.fingerprint
+                if fp in hot:
+                    self.alerts[fp] = alert
+                else:
+                    self.alerts.add_parked(fp)
+                self._inhibitor.update(alert)
+                if alert.status != "resolved":
+                    self._seen[fp] = now_ns
+                elif alert.resolved_ns is not None:
+                    resolved.append((alert.resolved_ns, fp))
+        self._resolved.update((fp, at) for at, fp in sorted(resolved))
+        for page in self.store.pages("groups", _Group):
+            for group in page:
+                self._keep(group)
+                node = self._route_by_id.get(group.route)
+                if (
+                    node is None
+                    or not group.sent
+                    or group.due_ns
+                    < min(s.at_ns for s in group.sent.values())
+                    + _min_repeat(node, self._resend, self._resend_ns)
+                ):
+                    self._pending.add(group.key)  # due before its repeat: a change waits
+            self._dirty_groups.clear()
+            self._now = now_ns
+            self._park()
         self.escalations.load(self.store.load("escalations", Walk))
         self._dirty_groups.clear()
         self.escalations.dirty.clear()

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -124,6 +124,27 @@ class AlertStore:
         """One group or escalation by its key (None if the file has none)."""
         rows = self._run(f"SELECT body FROM {table} WHERE key = ?", (key,))
         return msgspec.json.decode(rows[0][0], type=kind) if rows else None
+
+    def pages(
+        self, table: Literal["alerts", "groups"], kind: type[Any], size: int = 2000
+    ) -> Iterator[list[Any]]:
+        """Every row of `table`, decoded, `size` at a time (a table larger than memory can
+        be read), in the order they were first written."""
+        after = 0
+        while True:
+            rows = self._run(
+                f"SELECT rowid, body FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, size),
+            )
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [msgspec.json.decode(body, type=kind) for _, body in rows]
+
+    def newest(self, limit: int) -> set[str]:
+        """The fingerprints of the `limit` alerts whose newest occurrence is the latest."""
+        rows = self._run("SELECT fingerprint FROM alerts ORDER BY last_ns DESC LIMIT ?", (limit,))
+        return {fp for (fp,) in rows}
 
     def alerts(self, status: str | None = None) -> list[AlertState]:
         """Tracked alerts (those with `status`), newest occurrence first."""
