@@ -45,9 +45,13 @@ def records(path: Path, source_id: str = "audit") -> list[Record]:
 class Collected:
     """A sink that keeps the alerts in memory (the pipeline's `Sinks` interface)."""
 
-    def __init__(self) -> None:
+    def __init__(self, detected_through: int | None = None) -> None:
         self.alerts: list[Alert] = []
         self._lock = threading.Lock()
+        #: what a state file would say detection got through before this start, and the
+        #: marks detection gave in this run
+        self.before = detected_through
+        self.marks: list[int] = []
 
     def start(self) -> None:
         pass
@@ -55,6 +59,12 @@ class Collected:
     def __call__(self, alert: Alert) -> None:
         with self._lock:
             self.alerts.append(alert)
+
+    def through(self, index: int) -> None:
+        self.marks.append(index)
+
+    def detected_through(self) -> int | None:
+        return self.before
 
     def close(self) -> None:
         pass
@@ -88,10 +98,12 @@ class Written(Collected):
         }
 
 
-def make(ledger: Path, **options: object) -> tuple[Pipeline, Collected, Metrics]:
+def make(
+    ledger: Path, *, detected_through: int | None = None, **options: object
+) -> tuple[Pipeline, Collected, Metrics]:
     rules = load_rules(["builtin"])
     engine = Engine(rules.rules, correlations=rules.correlations)
-    got = Collected()
+    got = Collected(detected_through)
     metrics = Metrics()
     sink = LedgerSink(ledger, SIGNER)
     return Pipeline(sink, engine, got, metrics, **options), got, metrics  # type: ignore[arg-type]
@@ -142,6 +154,38 @@ def test_a_retried_batch_is_stored_once_even_across_a_restart(ledger: Path) -> N
     entries = stored(ledger)
     assert [e.seq for e in entries] == list(range(1, 151))
     assert verify_ledger(ledger, keys=[SIGNER.verifier()], jobs=1).ok
+
+
+def test_records_stored_but_not_detected_before_a_stop_are_detected_at_the_next_start(
+    ledger: Path,
+) -> None:
+    batch = records(DEMO)  # 757 events, alerts from first to last
+    pipeline, first, _ = make(ledger)
+    pipeline.start()
+    assert pipeline.submit("audit", batch, numbered=False).result(timeout=30) == len(batch)
+    pipeline.stop()
+    assert first.marks and first.marks[-1] == len(batch) - 1  # detection said how far it got
+    assert pipeline.replay is None  # nothing said before: nothing to take up
+
+    # a state file saying detection had got through entry 499 only (a crash after the
+    # ledger stored them all): entries 500 to 756 are detected on again, before anything new
+    again, got, metrics = make(ledger, detected_through=499)
+    again.start()
+    assert again.replay == (500, len(batch) - 1)
+    again.stop()
+    assert got.marks[-1] == len(batch) - 1
+    assert "logwarden_events_replayed_total 257.0" in metrics.expose().decode()
+    later = {a.origin.index for a in got.alerts}
+    expected = {a.origin.index for a in first.alerts if a.origin.index >= 500}
+    assert later == expected and expected, "the alerts of entries 500..756, and only those"
+    assert all(a.origin.seq == a.origin.index + 1 for a in got.alerts)  # the stored numbers
+
+    done, nothing, _ = make(
+        ledger, detected_through=len(batch) - 1
+    )  # it got through: nothing again
+    done.start()
+    done.stop()
+    assert done.replay is None and not nothing.alerts
 
 
 def test_numbered_sources_keep_their_own_numbers(ledger: Path) -> None:

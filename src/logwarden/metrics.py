@@ -52,6 +52,11 @@ class Metrics:
         self.redacted = Counter(
             "logwarden_events_redacted_total", "Records with secret values replaced", registry=r
         )
+        self.replayed = Counter(
+            "logwarden_events_replayed_total",
+            "Records stored but not detected on before the last stop, detected on at start",
+            registry=r,
+        )
         self.requests = Counter(
             "logwarden_webhook_requests_total",
             "Audit webhook requests, by source and HTTP status",

@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -41,9 +41,10 @@ from logwarden.detect.suppression import Suppressor
 from logwarden.detect.worker import DetectWorker, Sinks
 from logwarden.ledger.layout import LedgerError
 from logwarden.ledger.sink import LedgerSink
-from logwarden.ledger.tail import last_seqs, recent_entries
+from logwarden.ledger.tail import entries_between, last_seqs, recent_entries
 from logwarden.metrics import Metrics
-from logwarden.normalize import k8s_audit
+from logwarden.normalize import FORMATS, k8s_audit
+from logwarden.normalize.base import MalformedInput
 from logwarden.records import Alert, Record
 from logwarden.redact import Redactor
 from logwarden.sources.base import Saturated
@@ -151,17 +152,27 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._failed: str | None = None
         self._ledger_done = threading.Event()
+        #: ledger entries stored but not detected on before the last stop (first, last)
+        self.replay: tuple[int, int] | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Fork the detection worker (before any thread runs), open the ledger, learn where
         each source left off, start the stages."""
+        through = self._sinks.detected_through()
         if self.worker is not None:
             self.worker.start()
         else:
             self._sinks.start()
         self.ledger.start()
+        if through is not None and through < self.ledger.last_index:
+            self.replay = (through + 1, self.ledger.last_index)
+            log.warning(
+                "ledger entries %d to %d were stored but not detected on before the last "
+                "stop: detecting on them first",
+                *self.replay,
+            )
         self._marks = last_seqs(self.ledger.path)
         for entry in recent_entries(self.ledger.path):
             if entry.source == k8s_audit.SOURCE:
@@ -334,7 +345,9 @@ class Pipeline:
         """Detection in this process, or feeding the worker process that runs it (which
         lets time close its windows, and closes them at the end, by itself)."""
         stage, worker = self._stage, self.worker
-        feed = stage.records if worker is None else self._to_worker
+        feed = self._detect_here if worker is None else self._to_worker
+        if self.replay is not None:
+            self._replay(feed)
         while True:
             batches = self._detect.take(self._batch_events * 8, 1.0)
             if not batches:
@@ -347,6 +360,48 @@ class Pipeline:
                 feed(batch)
         if worker is None:
             stage.finish()
+
+    def _replay(self, feed: Callable[[list[Record]], None]) -> None:
+        """The records of the ledger entries in `replay`, to detection, in batches."""
+        assert self.replay is not None
+        first, last = self.replay
+        batch: list[Record] = []
+        for index, entry in entries_between(self.ledger.path, first, last):
+            fmt = FORMATS.get(entry.source)
+            try:
+                if fmt is None:
+                    raise MalformedInput(f"no format {entry.source!r}")
+                view = fmt.decode(entry.raw)
+                when = fmt.time_ns(view)
+            except MalformedInput as exc:  # it was decoded once to be stored: not expected
+                log.error("ledger entry %d cannot be detected on again: %s", index, exc)
+                continue
+            batch.append(
+                Record(
+                    entry.source,
+                    entry.instance,
+                    entry.seq,
+                    0,
+                    entry.received_ns,
+                    when,
+                    entry.raw,
+                    view,
+                    None,
+                    index,
+                )
+            )
+            if len(batch) >= self._batch_events:
+                feed(batch)
+                self.metrics.replayed.inc(len(batch))
+                batch = []
+        if batch:
+            feed(batch)
+            self.metrics.replayed.inc(len(batch))
+
+    def _detect_here(self, records: list[Record]) -> None:
+        self._stage.records(records)
+        if records and records[-1].index >= 0:
+            self._sinks.through(records[-1].index)
 
     def _to_worker(self, records: list[Record]) -> None:
         assert self.worker is not None

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from test_manager import alert
 
+from logwarden.alerts.setup import alert_stage
 from logwarden.alerts.stage import AlertStage
 from logwarden.alerts.state import AlertStore
+from logwarden.config import load_text
 
 
 class FailingManager:
@@ -72,3 +74,23 @@ def test_a_failing_manager_is_logged_and_the_stage_still_closes(
     assert not closing.is_alive(), "close() hung after the manager failed"
     assert isinstance(stage.error, RuntimeError)
     assert "the alert manager failed" in caplog.text
+
+
+def test_how_far_detection_got_is_saved_after_the_alerts_it_covers(tmp_path: Path) -> None:
+    config = load_text(
+        f"data_dir: {tmp_path}\nreceivers: {{file: {{type: file, path: {tmp_path}/a.jsonl}}}}\n"
+    )
+    stage = alert_stage(config)
+    assert stage.detected_through() is None  # no state file yet
+    stage.start()
+    stage(alert(user="alice"))
+    stage.through(41)
+    stage(alert(user="bob"))  # after the mark: not covered by it
+    stage.through(42)
+    stage.close()
+    store = AlertStore(stage.state_file)
+    assert store.detected_through() == 42
+    assert {a.labels["user"] for a in store.alerts()} == {"alice", "bob"}
+    store.close()
+    again = alert_stage(config)
+    assert again.detected_through() == 42  # read before the stage starts, as `run` does

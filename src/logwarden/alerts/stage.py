@@ -13,6 +13,11 @@ It is built in the service and started where it runs (the detect worker process,
 the fork): the state file, the outbox and the delivery threads are opened by `start`.
 A receiver that keeps failing raises an alert of its own here (`RECEIVER_FAILING`), which
 is routed like any other and resolved when the receiver recovers.
+
+Detection says how far it got (`through`: every alert of the records up to a ledger
+entry is in the queue); once the manager has taken those alerts and saved, that entry is
+written to the state file (`detected_through`), and a service that stops before (a
+crash) detects on the records after it again when it starts (`pipeline`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ log = logging.getLogger("logwarden.alerts")
 RECEIVER_FAILING = "Alert Receiver Failing"
 _STOP = object()
 _BATCH = 1024
+
+
+class _Through(int):
+    """A mark in the queue: every alert of the records up to this ledger entry is before it."""
+
 
 #: what `start` makes in the process the stage runs in: (manager, dispatcher), given the
 #: store and the function receivers report their health to
@@ -77,6 +87,19 @@ class AlertStage:
     def __call__(self, alert: Alert) -> None:
         self._queue.put(alert)
 
+    def through(self, index: int) -> None:
+        """Every alert of the records up to ledger entry `index` has been handed in."""
+        self._queue.put(_Through(index))
+
+    def detected_through(self) -> int | None:
+        """What the state file says detection got through (for the process that starts
+        the stage, before it does; None when it says nothing)."""
+        store = AlertStore(self.state_file)
+        try:
+            return store.detected_through() if self.state_file.exists() else None
+        finally:
+            store.close()
+
     def close(self) -> None:
         """Take in every queued alert, send what is due, save, and stop the receivers
         (what they could not deliver stays in the outbox for the next start)."""
@@ -100,6 +123,7 @@ class AlertStage:
         assert self.manager is not None and self._store is not None
         polled = 0
         stopping = False
+        through = saved = self._store.detected_through()
         while not stopping:
             now = self._clock()
             wait = (self.manager.next_due_ns() - now) / 1e9
@@ -110,6 +134,8 @@ class AlertStage:
                 for item in items:
                     if isinstance(item, Alert):
                         self.manager.receive(item, now)
+                    elif isinstance(item, _Through):
+                        through = max(int(item), through if through is not None else -1)
                 while self._own:
                     self.manager.receive(self._own.popleft(), now)
                 polling = now - polled >= self._poll_ns or stopping
@@ -119,6 +145,9 @@ class AlertStage:
                 self._deliver(now, stopping=stopping)
                 if polling:  # the outbox already holds what was sent
                     self.manager.save()
+                    if through is not None and through != saved:  # after the alerts it covers
+                        self._store.set_detected_through(through)
+                        saved = through
             except Exception as exc:  # a bug here must not stop alerts for good: log, go on
                 log.exception("the alert manager failed: %s", exc)
                 self.error = exc

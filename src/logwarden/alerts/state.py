@@ -9,7 +9,8 @@ its own row, which the manager reads again every second. WAL mode lets readers l
 while the manager writes.
 
 Tables: `alerts` (one row per fingerprint, the `AlertState` as JSON), `groups` and
-`escalations` (the manager's timers, JSON), `silences`, `commands`.
+`escalations` (the manager's timers, JSON), `silences`, `commands`, and `meta`
+(`detected_through`: the last ledger entry whose alerts this state holds).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS groups (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS escalations (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, ends_ns INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, target TEXT NOT NULL,
     by TEXT NOT NULL, comment TEXT NOT NULL, created_ns INTEGER NOT NULL,
@@ -187,6 +189,17 @@ class AlertStore:
                     db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", kept)
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: {exc}") from exc
+
+    def detected_through(self) -> int | None:
+        """The last ledger entry whose alerts the state holds (None before the first save)."""
+        rows = self._run("SELECT value FROM meta WHERE name = 'detected_through'")
+        return int(rows[0][0]) if rows else None
+
+    def set_detected_through(self, index: int) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO meta VALUES ('detected_through', ?)",
+            (index,),
+        )
 
     # -- commands ------------------------------------------------------------------------
 

@@ -56,6 +56,15 @@ class Sinks(Protocol):
 
     def start(self) -> None: ...
     def __call__(self, alert: Alert) -> None: ...
+    def through(self, index: int) -> None:
+        """Every alert of the records up to ledger entry `index` has been handed in."""
+        ...
+
+    def detected_through(self) -> int | None:
+        """The last ledger entry whose alerts were kept before the last stop (None: no
+        record of it); called in the service's process before `start`."""
+        ...
+
     def close(self) -> None: ...
     def stats(self) -> Mapping[str, Any]:
         """Delivery figures by receiver (`alerts.delivery.ReceiverStats`)."""
@@ -179,7 +188,7 @@ def _child(
     stage = DetectStage(engine, emit, suppressor)
     report_at = time.monotonic() + _REPORT_SECS
     try:
-        while _step(conn, stage):
+        while _step(conn, stage, sinks):
             if time.monotonic() >= report_at:
                 _report(counts, tally, sinks)
                 report_at = time.monotonic() + _REPORT_SECS
@@ -191,7 +200,7 @@ def _child(
         os._exit(0)  # nothing of the parent's (atexit handlers, its threads' state) runs here
 
 
-def _step(conn: Connection, stage: DetectStage) -> bool:
+def _step(conn: Connection, stage: DetectStage, sinks: Sinks) -> bool:
     """Take one message (or, after a second without one, let time close windows); False
     at the end of the stream."""
     if not conn.poll(1.0):
@@ -202,7 +211,10 @@ def _step(conn: Connection, stage: DetectStage) -> bool:
     except (EOFError, OSError):
         return False  # the parent is gone
     if kind == _RECORDS:
-        stage.records(_records(payload))
+        records = _records(payload)
+        stage.records(records)
+        if records and records[-1].index >= 0:
+            sinks.through(records[-1].index)
     elif kind == _ALERT:
         stage.alert(_decode_alert(payload))
     return kind != _STOP

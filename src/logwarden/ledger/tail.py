@@ -4,6 +4,8 @@ A source that restarts must neither repeat nor skip records, and the ledger is t
 place that knows what was made durable: `last_seqs` gives, for every (source, instance)
 that has entries, the `seq` of its newest entry. `recent_entries` yields the entries of
 the newest segments, for a stage that drops what a sender retries after a crash.
+`entries_between` yields the entries of a range of indices, for detection to take up the
+records it had not seen when the service stopped.
 
 Reading the whole ledger at every start would cost as much as verifying it, so the marks
 of each sealed segment (which never changes again) are kept in ``LEDGER/index/`` as
@@ -21,7 +23,7 @@ from logwarden.ledger import layout
 from logwarden.ledger.layout import LedgerError, index_name, list_indexed, write_atomic
 from logwarden.ledger.segments import Entry, Header, decode_entry, read_frames
 
-__all__ = ["INDEX", "last_seqs", "recent_entries"]
+__all__ = ["INDEX", "entries_between", "last_seqs", "recent_entries"]
 
 #: The directory of derived per-segment marks inside a ledger.
 INDEX = "index"
@@ -48,6 +50,21 @@ def recent_entries(ledger: Path, segments: int = 2) -> Iterator[Entry]:
     found, _ = list_indexed(ledger / layout.SEGMENTS, layout.SEGMENT_SUFFIX)
     for _first, path in found[-segments:]:
         yield from _entries(path)
+
+
+def entries_between(ledger: Path, first: int, last: int) -> Iterator[tuple[int, Entry]]:
+    """`(index, entry)` for the entries `first` to `last` (inclusive), oldest first, reading
+    only the segments that hold them (a segment being appended to is read as it was)."""
+    found, _ = list_indexed(ledger / layout.SEGMENTS, layout.SEGMENT_SUFFIX)
+    for n, (start, path) in enumerate(found):
+        end = found[n + 1][0] - 1 if n + 1 < len(found) else last
+        if end < first or start > last:
+            continue
+        for index, entry in enumerate(_entries(path), start):
+            if index > last:
+                return
+            if index >= first:
+                yield index, entry
 
 
 def _entries(path: Path) -> Iterator[Entry]:
