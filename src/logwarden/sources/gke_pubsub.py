@@ -12,7 +12,9 @@ credentials) and the three REST methods, rather than google-cloud-pubsub: that c
 needs grpcio, protobuf, proto-plus, google-api-core and OpenTelemetry's SDK for three JSON
 calls, and its high-level subscriber (streaming pull, gRPC only) hides when a message is
 acknowledged, which must be only after the ledger holds it. google-auth adds only
-pyasn1-modules to what logwarden already has (requests, cryptography).
+pyasn1-modules to what logwarden already has (requests, cryptography). That client, the
+threads that pull and extend deadlines through it, and finding the credentials are in
+`_pubsub_api`.
 
 Credentials and permissions. `credentials_file`, a service account key (JSON), else
 Application Default Credentials: ``GOOGLE_APPLICATION_CREDENTIALS`` (any credentials file,
@@ -64,7 +66,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -73,7 +74,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -83,25 +83,25 @@ from logwarden.normalize.cloud_gke import FORMAT, GkeEntry
 from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources._pubsub_api import (
+    ENDPOINT,
+    Api,
+    Invalid,
+    Lease,
+    Message,
+    Puller,
+    Received,
+    Transient,
+    load_credentials,
+)
 
 __all__ = ["GkePubSubSource"]
 
 log = logging.getLogger("logwarden.sources")
 
 _KIND = "gke_pubsub"
-_PERMISSION = "pubsub.subscriptions.consume"
-_SCOPES = ["https://www.googleapis.com/auth/pubsub"]
-_ENDPOINT = "https://pubsub.googleapis.com"
 _SUBSCRIPTION = re.compile(r"projects/[^/]+/subscriptions/[^/]+")
-_CONNECT_SECS = 10
-#: a pull waits on the server for messages (a bounded time) before it answers
-_PULL_READ_SECS = 90
-_CALL_READ_SECS = 30
 _BACKOFF_MAX_SECS = 30.0
-#: how often a waiting loop looks at `stop`
-_POLL_SECS = 0.05
-#: ack ids per acknowledge or modifyAckDeadline request (the request is at most 512 KB)
-_ACK_CHUNK = 1000
 
 
 class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -115,42 +115,6 @@ class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pending: list[tuple[str, str]] = []
 
 
-class _Message(msgspec.Struct):
-    data: str = ""
-    messageId: str = ""
-
-
-class _Received(msgspec.Struct):
-    ackId: str
-    message: _Message = msgspec.field(default_factory=_Message)
-
-
-class _Pulled(msgspec.Struct):
-    receivedMessages: list[_Received] = []
-
-
-class _Status(msgspec.Struct):
-    code: int = 0
-    message: str = ""
-    status: str = ""
-
-
-class _ErrorBody(msgspec.Struct):
-    error: _Status | None = None
-
-
-_pulled_decoder = msgspec.json.Decoder(_Pulled)
-_error_decoder = msgspec.json.Decoder(_ErrorBody)
-
-
-class _Transient(Exception):
-    """A failed request worth trying again."""
-
-
-class _Invalid(InputError):
-    """Pub/Sub rejected a request (400, 412): for an acknowledgement, expired ack ids."""
-
-
 @dataclass(slots=True)
 class _Unit:
     """One message of a pull that becomes a record."""
@@ -161,185 +125,6 @@ class _Unit:
     data: bytes
     view: GkeEntry
     time_ns: int
-
-
-class _Api:
-    """Pub/Sub's REST methods on one subscription through one authorized session (each
-    thread has its own)."""
-
-    def __init__(self, credentials: Any, endpoint: str, subscription: str, where: str) -> None:
-        from google.auth.transport import requests as transport
-
-        authorized: Any = transport.AuthorizedSession  # untyped
-        self._session: Any = authorized(credentials)
-        self._session.headers["User-Agent"] = "logwarden"
-        self._base = f"{endpoint.rstrip('/')}/v1/{subscription}"
-        self._subscription = subscription
-        self._where = where
-
-    def pull(self, max_messages: int) -> list[_Received]:
-        data = self._call("pull", {"maxMessages": max_messages}, _PULL_READ_SECS)
-        try:
-            return _pulled_decoder.decode(data).receivedMessages
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise _Transient(f"the pull answer is not a PullResponse: {exc}") from None
-
-    def acknowledge(self, ack_ids: list[str]) -> None:
-        for i in range(0, len(ack_ids), _ACK_CHUNK):
-            self._call("acknowledge", {"ackIds": ack_ids[i : i + _ACK_CHUNK]}, _CALL_READ_SECS)
-
-    def modify(self, ack_ids: list[str], seconds: int) -> None:
-        for i in range(0, len(ack_ids), _ACK_CHUNK):
-            body = {"ackIds": ack_ids[i : i + _ACK_CHUNK], "ackDeadlineSeconds": seconds}
-            self._call("modifyAckDeadline", body, _CALL_READ_SECS)
-
-    def close(self) -> None:
-        self._session.close()
-
-    def _call(self, method: str, body: dict[str, Any], read_secs: int) -> bytes:
-        import requests
-        from google.auth import exceptions as gx
-
-        try:
-            resp = self._session.post(
-                f"{self._base}:{method}",
-                data=msgspec.json.encode(body),
-                headers={"Content-Type": "application/json"},
-                timeout=(_CONNECT_SECS, read_secs),
-            )
-        except (requests.RequestException, gx.TransportError) as exc:
-            raise _Transient(f"{method}: {exc}") from None
-        except gx.RefreshError as exc:
-            if exc.retryable:
-                raise _Transient(f"{method}: getting a token failed: {exc}") from None
-            raise InputError(f"{self._where}: the credentials were refused ({exc})") from exc
-        except gx.GoogleAuthError as exc:
-            raise InputError(f"{self._where}: the credentials are unusable ({exc})") from exc
-        if resp.status_code == 200:
-            return bytes(resp.content)
-        raise self._error(method, resp.status_code, resp.content)
-
-    def _error(self, method: str, code: int, content: bytes) -> Exception:
-        """What a failed answer means (see the module doc)."""
-        try:
-            status = _error_decoder.decode(content).error or _Status()
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            status = _Status(message=content[:200].decode("utf-8", "replace").strip())
-        said = f"{status.status or code}: {status.message}".rstrip(": ")
-        if code in (408, 429) or code >= 500:
-            return _Transient(f"{method}: {said}")
-        where = self._where
-        if code == 403:
-            return InputError(
-                f"{where}: permission denied to {method}; grant the identity in use "
-                f"{_PERMISSION} on {self._subscription} (the role roles/pubsub.subscriber) "
-                f"(Pub/Sub said: {said})"
-            )
-        if code == 401:
-            return InputError(f"{where}: Pub/Sub refused the credentials ({said})")
-        if code == 404:
-            return InputError(f"{where}: the subscription does not exist ({said})")
-        if code in (400, 412):
-            return _Invalid(f"{where}: {method} was rejected ({said})")
-        return InputError(f"{where}: {method} failed ({said})")
-
-
-class _Puller:
-    """Runs each pull in a thread of its own so that `stop` is seen while it waits. A pull
-    still waiting when `run` ends hands back what it brings (deadline 0) and closes its
-    session."""
-
-    def __init__(self, api: _Api, max_messages: int) -> None:
-        self._api = api
-        self._max = max_messages
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._done.set()
-        self._closed = False
-        self._result: list[_Received] = []
-        self._error: Exception | None = None
-
-    def pull(self, stop: threading.Event) -> list[_Received] | None:
-        """The messages of one pull; None if `stop` was set while waiting."""
-        if self._done.is_set():
-            self._done.clear()
-            threading.Thread(target=self._work, name="gke-pubsub-pull", daemon=True).start()
-        while not self._done.wait(_POLL_SECS):
-            if stop.is_set():
-                return None  # the pull goes on: `close` hands back what it brings
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if not self._done.is_set():
-                return  # the pull thread closes the session when it is done
-        self._api.close()
-
-    def _work(self) -> None:
-        result: list[_Received] = []
-        error: Exception | None = None
-        try:
-            result = self._api.pull(self._max)
-        except Exception as exc:
-            error = exc
-        with self._lock:
-            self._result, self._error = result, error
-            self._done.set()
-            if not self._closed:
-                return
-        try:
-            if result:
-                self._api.modify([r.ackId for r in result], 0)
-        except Exception as exc:
-            log.info("could not hand back %d pulled messages (%s)", len(result), exc)
-        finally:
-            self._api.close()
-
-
-class _Lease:
-    """Extends the ack deadline of the messages held, every half deadline, in a thread of
-    its own (which closes its session when it ends)."""
-
-    def __init__(self, api: _Api, deadline_secs: int, source: GkePubSubSource) -> None:
-        self._api = api
-        self._deadline = deadline_secs
-        self._source = source
-        self._held: dict[str, None] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        threading.Thread(target=self._run, name="gke-pubsub-lease", daemon=True).start()
-
-    def hold(self, ack_ids: list[str]) -> None:
-        with self._lock:
-            self._held.update(dict.fromkeys(ack_ids))
-
-    def release(self, ack_ids: list[str]) -> None:
-        with self._lock:
-            for ack_id in ack_ids:
-                self._held.pop(ack_id, None)
-
-    def close(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self._deadline / 2):
-                with self._lock:
-                    ack_ids = list(self._held)
-                if not ack_ids:
-                    continue
-                try:
-                    self._api.modify(ack_ids, self._deadline)
-                    self._source.extended += len(ack_ids)
-                except Exception as exc:  # a message that expires comes again: a repeat
-                    self._source._failed(
-                        f"extending the ack deadline of {len(ack_ids)} messages: {exc}"
-                    )
-        finally:
-            self._api.close()
 
 
 class GkePubSubSource:
@@ -386,7 +171,7 @@ class GkePubSubSource:
         self.rejects = rejects
         self.subscription = subscription
         self.credentials_file = credentials_file
-        self.endpoint = endpoint or _ENDPOINT
+        self.endpoint = endpoint or ENDPOINT
         self.max_messages = max_messages
         self.batch_events = batch_events
         self.poll_interval_secs = poll_interval_secs
@@ -414,22 +199,23 @@ class GkePubSubSource:
         source durable in the ledger (0 if none). Raises InputError when the saved state
         and the ledger disagree, or Pub/Sub refuses the credentials or the subscription."""
         self._resume(resume_seq)
-        credentials = self._credentials()
-        api = _Api(credentials, self.endpoint, self.subscription, self._where)
-        puller = _Puller(
-            _Api(credentials, self.endpoint, self.subscription, self._where), self.max_messages
+        credentials = load_credentials(self.credentials_file, self.source_id)
+        api = Api(credentials, self.endpoint, self.subscription, self._where)
+        puller = Puller(
+            Api(credentials, self.endpoint, self.subscription, self._where), self.max_messages
         )
-        lease = _Lease(
-            _Api(credentials, self.endpoint, self.subscription, self._where),
+        lease = Lease(
+            Api(credentials, self.endpoint, self.subscription, self._where),
             self.ack_deadline_secs,
-            self,
+            self._extended,
+            self._failed,
         )
         try:
             backoff = min(self.poll_interval_secs, 1.0)
             while not stop.is_set():
                 try:
                     received = puller.pull(stop)
-                except _Transient as exc:
+                except Transient as exc:
                     self._failed(str(exc), backoff)
                     stop.wait(backoff)
                     backoff = min(backoff * 2, _BACKOFF_MAX_SECS)
@@ -482,50 +268,13 @@ class GkePubSubSource:
     def _load(self) -> _State | None:
         return load_state(self.state_file, _State)
 
-    def _credentials(self) -> Any:
-        try:
-            import google.auth
-            from google.auth import exceptions as gx
-            from google.auth.transport import requests as _  # noqa: F401 (needs requests)
-            from google.oauth2 import service_account
-        except ImportError as exc:
-            raise InputError(
-                f"source '{self.source_id}' (gke_pubsub) needs google-auth: "
-                "pip install 'logwarden[gcp]'"
-            ) from exc
-        what = self.credentials_file or "Application Default Credentials"
-        try:
-            if not self.credentials_file:
-                credentials, _project = google.auth.default(scopes=_SCOPES)
-                return credentials
-            info = json.loads(Path(self.credentials_file).read_bytes())
-            kind = info.get("type") if isinstance(info, dict) else None
-            if kind != "service_account":
-                raise ValueError(
-                    f"not a service account key (type {kind!r}); other credentials go in "
-                    "GOOGLE_APPLICATION_CREDENTIALS"
-                )
-            load: Any = service_account.Credentials.from_service_account_info  # untyped
-            return load(info, scopes=_SCOPES)
-        except OSError as exc:
-            raise InputError(
-                f"source '{self.source_id}': cannot read the credentials file {what}: "
-                f"{exc.strerror}"
-            ) from exc
-        except (gx.GoogleAuthError, ValueError) as exc:
-            raise InputError(
-                f"source '{self.source_id}': no usable Google credentials ({what}: {exc}); "
-                "set credentials_file to a service account key or GOOGLE_APPLICATION_CREDENTIALS, "
-                "or give the pod a Workload Identity"
-            ) from exc
-
     # --- a pull -----------------------------------------------------------------------------
 
     def _handle(
         self,
-        received: list[_Received],
-        api: _Api,
-        lease: _Lease,
+        received: list[Received],
+        api: Api,
+        lease: Lease,
         emit: Callable[[list[Record]], None],
         stop: threading.Event,
     ) -> None:
@@ -561,7 +310,7 @@ class GkePubSubSource:
             self._save()
             self._ack(api, lease, done, stop)
 
-    def _units(self, received: list[_Received], done: list[str]) -> list[_Unit]:
+    def _units(self, received: list[Received], done: list[str]) -> list[_Unit]:
         """The messages of a pull that become records; the ack ids of repeats and rejected
         messages go to `done`."""
         units: list[_Unit] = []
@@ -594,7 +343,7 @@ class GkePubSubSource:
             units.append(_Unit(r.ackId, message_id, key, data, view, when))
         return units
 
-    def _ack(self, api: _Api, lease: _Lease, ack_ids: list[str], stop: threading.Event) -> None:
+    def _ack(self, api: Api, lease: Lease, ack_ids: list[str], stop: threading.Event) -> None:
         """Acknowledge stored or rejected messages; retried until done or `stop` (a message
         not acknowledged comes again and is a repeat)."""
         backoff = min(self.poll_interval_secs, 1.0)
@@ -603,22 +352,26 @@ class GkePubSubSource:
                 api.acknowledge(ack_ids)
                 self.acked += len(ack_ids)
                 break
-            except _Invalid as exc:  # expired ack ids: the messages come again, as repeats
+            except Invalid as exc:  # expired ack ids: the messages come again, as repeats
                 self._failed(str(exc))
                 break
-            except _Transient as exc:
+            except Transient as exc:
                 self._failed(str(exc), backoff)
                 if stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, _BACKOFF_MAX_SECS)
         lease.release(ack_ids)
 
-    def _hand_back(self, api: _Api, ack_ids: list[str]) -> None:
+    def _hand_back(self, api: Api, ack_ids: list[str]) -> None:
         """Give messages back unstored (deadline 0: redelivered at once); once only."""
         try:
             api.modify(ack_ids, 0)
-        except (_Transient, _Invalid) as exc:
+        except (Transient, Invalid) as exc:
             self._failed(f"handing back {len(ack_ids)} messages: {exc}")
+
+    def _extended(self, count: int) -> None:
+        """Count messages whose ack deadline the lease extended."""
+        self.extended += count
 
     def _failed(self, why: str, retry_secs: float | None = None) -> None:
         self.errors += 1
@@ -642,7 +395,7 @@ class GkePubSubSource:
         save_state(self.state_file, state)
 
 
-def _data(message: _Message) -> bytes:
+def _data(message: Message) -> bytes:
     """The message's data, base64-decoded."""
     if not message.data:
         raise MalformedInput("the message has no data: not a LogEntry")
@@ -652,7 +405,7 @@ def _data(message: _Message) -> bytes:
         raise MalformedInput("the message data is not base64") from None
 
 
-def _raw(message: _Message) -> bytes:
+def _raw(message: Message) -> bytes:
     """What to keep of a rejected message: its data, else the base64 text as received."""
     try:
         return _data(message)
