@@ -5,7 +5,8 @@ defaults kubectl uses), or, `in_cluster`, to the one of the pod's service accoun
 are read from ``events.k8s.io/v1``; when the cluster does not serve it (404), from core
 ``/api/v1/events``. Responses are read as the API's own JSON (`_preload_content=False`): the
 raw of a record is the Event object's bytes exactly as the API sent them (a list item, or
-the ``object`` of a watch event), decoded by `normalize.k8s_event.FORMAT`.
+the ``object`` of a watch event), decoded by `normalize.k8s_event.FORMAT`. The client, the
+list-or-watch call of each API and the reading of a watch response are in `_watch`.
 
 Reading. With no resourceVersion to go on (first start, or after 410 Gone), the source
 lists every Event (in pages), emits those not emitted yet, and then watches from the
@@ -44,10 +45,7 @@ counted in `rejected`, and reading goes on.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict
@@ -63,14 +61,28 @@ from logwarden.normalize.k8s_event import FORMAT, dedupe_key
 from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources._watch import (
+    CORE_V1,
+    END,
+    EVENTS_V1,
+    Api,
+    Failed,
+    Gone,
+    Lines,
+    ListMeta,
+    Meta,
+    Status,
+    describe,
+    list_decoder,
+    new_client,
+    read_meta,
+    status_decoder,
+    watch_decoder,
+)
 
 __all__ = ["CORE_V1", "EVENTS_V1", "K8sEventsSource"]
 
 log = logging.getLogger("logwarden.sources")
-
-#: The two APIs Events are read from.
-EVENTS_V1 = "events.k8s.io/v1"
-CORE_V1 = "v1"
 
 _KIND = "k8s_events"
 _PAGE = 500
@@ -81,8 +93,6 @@ _BACKOFF_MAX_SECS = 30.0
 _IDLE_SAVE_NS = 5_000_000_000
 #: how often a waiting loop looks at `stop`
 _POLL_SECS = 0.1
-#: watch lines read ahead of the batch being made
-_READ_AHEAD = 4096
 
 
 class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -96,57 +106,12 @@ class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     emitted: list[tuple[str, int]]
 
 
-class _Meta(msgspec.Struct):
-    namespace: str | None = None
-    name: str | None = None
-    resourceVersion: str | None = None
-
-
-class _Head(msgspec.Struct):
-    metadata: _Meta | None = None
-
-
-class _ListMeta(msgspec.Struct):
-    resourceVersion: str | None = None
-    cont: str | None = msgspec.field(default=None, name="continue")
-
-
-class _List(msgspec.Struct):
-    metadata: _ListMeta | None = None
-    items: list[msgspec.Raw] | None = None
-
-
-class _WatchEvent(msgspec.Struct):
-    type: str
-    object: msgspec.Raw
-
-
-class _Status(msgspec.Struct):
-    code: int | None = None
-    reason: str | None = None
-    message: str | None = None
-
-
-_head_decoder = msgspec.json.Decoder(_Head)
-_list_decoder = msgspec.json.Decoder(_List)
-_watch_decoder = msgspec.json.Decoder(_WatchEvent)
-_status_decoder = msgspec.json.Decoder(_Status)
-
-
-class _Gone(Exception):
-    """The resourceVersion (or list continuation) is too old: list again."""
-
-
 class _Emitting(Exception):
     """What `emit` raised, carried untouched past the retries of failed reads."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-class _Failed(Exception):
-    """The API server answered a watch with an error other than 410 Gone."""
 
 
 class K8sEventsSource:
@@ -214,16 +179,16 @@ class K8sEventsSource:
         source durable in the ledger (0 if none). Raises InputError when the saved state
         and the ledger disagree or the kubeconfig is unusable."""
         self._resume(resume_seq)
-        api_client = self._client()
+        api_client = new_client(self.kubeconfig, self.context, self.in_cluster, self.source_id)
         try:
-            self._loop(_Api(api_client, self.namespace), emit, stop)
+            self._loop(Api(api_client, self.namespace), emit, stop)
             self._flush(emit, save=True)
         except _Emitting as exc:
             raise exc.error from None  # what emit raised, past the retries of reading
         finally:
             api_client.close()
 
-    def _loop(self, api: _Api, emit: Callable[[list[Record]], None], stop: threading.Event) -> None:
+    def _loop(self, api: Api, emit: Callable[[list[Record]], None], stop: threading.Event) -> None:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -238,7 +203,7 @@ class K8sEventsSource:
                 else:
                     self._list(api, emit, stop)
                 backoff = _BACKOFF_MIN_SECS
-            except _Gone:
+            except Gone:
                 self._flush(emit)
                 log.info(
                     "source '%s': resourceVersion '%s' is gone: listing again",
@@ -247,13 +212,13 @@ class K8sEventsSource:
                 )
                 self._rv = ""
                 self._changed = True
-            except (ApiException, HTTPError, OSError, _Failed) as exc:
+            except (ApiException, HTTPError, OSError, Failed) as exc:
                 self._flush(emit)
                 self.errors += 1
                 log.warning(
                     "source '%s': reading Events failed (%s); retrying in %.1f s",
                     self.source_id,
-                    _describe(exc),
+                    describe(exc),
                     backoff,
                 )
                 stop.wait(backoff)
@@ -287,25 +252,9 @@ class K8sEventsSource:
     def _load(self) -> _State | None:
         return load_state(self.state_file, _State)
 
-    def _client(self) -> Any:
-        from kubernetes import client
-        from kubernetes import config as kube_config
-        from kubernetes.config.config_exception import ConfigException
-
-        config: Any = kube_config  # its loaders are untyped
-        try:
-            if self.in_cluster:
-                configuration = client.Configuration()
-                config.load_incluster_config(client_configuration=configuration)
-                return client.ApiClient(configuration)
-            return config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
-        except (ConfigException, OSError, ValueError, TypeError) as exc:
-            where = "in-cluster config" if self.in_cluster else "kubeconfig"
-            raise InputError(f"source '{self.source_id}': {where}: {exc}") from exc
-
     # --- list and watch ---------------------------------------------------------------------
 
-    def _list(self, api: _Api, emit: Callable[[list[Record]], None], stop: threading.Event) -> None:
+    def _list(self, api: Api, emit: Callable[[list[Record]], None], stop: threading.Event) -> None:
         """List every Event, emit the new ones; on success the watch starts from the list's
         resourceVersion. Stopped half-way, the state says to list again."""
         listed: set[str] = set()
@@ -321,19 +270,19 @@ class K8sEventsSource:
                 resp.release_conn()
             received = time.time_ns()
             try:
-                page = _list_decoder.decode(data)
+                page = list_decoder.decode(data)
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                raise _Failed(f"the Event list is not a list: {exc}") from None
+                raise Failed(f"the Event list is not a list: {exc}") from None
             for raw in page.items or []:
                 item = bytes(raw)
-                ident = self._object(item, _meta(item), received, "ADDED")
+                ident = self._object(item, read_meta(item), received, "ADDED")
                 if ident is not None:
                     listed.add(ident)
                 if len(self._batch) >= self.batch_events:
                     self._flush(emit)
             if stop.is_set():
                 return
-            meta = page.metadata or _ListMeta()
+            meta = page.metadata or ListMeta()
             cont = meta.cont
             if not cont:
                 break
@@ -342,13 +291,11 @@ class K8sEventsSource:
         self.lists += 1
         self._rv = meta.resourceVersion or ""
         if not self._rv:
-            raise _Failed("the Event list has no resourceVersion")
+            raise Failed("the Event list has no resourceVersion")
         self._changed = True
         self._flush(emit, save=True)
 
-    def _watch(
-        self, api: _Api, emit: Callable[[list[Record]], None], stop: threading.Event
-    ) -> None:
+    def _watch(self, api: Api, emit: Callable[[list[Record]], None], stop: threading.Event) -> None:
         """Watch from the resourceVersion reached until the watch ends or `stop` is set."""
         resp = self._request(
             api,
@@ -358,7 +305,7 @@ class K8sEventsSource:
             timeout_seconds=self.watch_timeout_secs,
             _request_timeout=(_CONNECT_SECS, self.watch_timeout_secs + 30),
         )
-        lines = _Lines(resp)
+        lines = Lines(resp)
         try:
             while not stop.is_set():
                 item = lines.get(_POLL_SECS)
@@ -370,14 +317,14 @@ class K8sEventsSource:
                 self._flush(emit)
                 if isinstance(item, BaseException):
                     raise item
-                if item is _END:
+                if item is END:
                     return
         finally:
             lines.close()
 
-    def _request(self, api: _Api, **kwargs: Any) -> Any:
+    def _request(self, api: Api, **kwargs: Any) -> Any:
         """The raw response of a list or watch of the API in use; 404 from events.k8s.io
-        switches to core/v1 once. Raises _Gone on 410."""
+        switches to core/v1 once. Raises Gone on 410."""
         from kubernetes.client.exceptions import ApiException
 
         while True:
@@ -385,7 +332,7 @@ class K8sEventsSource:
                 return api.call(self.api, _preload_content=False, **kwargs)
             except ApiException as exc:
                 if exc.status == 410:
-                    raise _Gone from None
+                    raise Gone from None
                 if exc.status != 404 or self.api != EVENTS_V1:
                     raise
             log.info(
@@ -397,9 +344,9 @@ class K8sEventsSource:
             self._changed = True
 
     def _watch_line(self, received: int, line: bytes) -> None:
-        """Handle one line of a watch. Raises _Gone (410) and _Failed (other errors)."""
+        """Handle one line of a watch. Raises Gone (410) and Failed (other errors)."""
         try:
-            event = _watch_decoder.decode(line)
+            event = watch_decoder.decode(line)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             where = f"k8s_event watch after resourceVersion {self._rv}"
             self._reject(where, f"not a watch event: {exc}", line)
@@ -407,19 +354,19 @@ class K8sEventsSource:
         raw = bytes(event.object)
         if event.type == "ERROR":
             try:
-                status = _status_decoder.decode(raw)
+                status = status_decoder.decode(raw)
             except (msgspec.DecodeError, UnicodeDecodeError):
-                status = _Status(message=raw.decode(errors="replace"))
+                status = Status(message=raw.decode(errors="replace"))
             if status.code == 410:
-                raise _Gone
-            raise _Failed(f"watch error {status.code} {status.reason}: {status.message}")
-        meta = _meta(raw)
+                raise Gone
+            raise Failed(f"watch error {status.code} {status.reason}: {status.message}")
+        meta = read_meta(raw)
         self._object(raw, meta, received, event.type)
         if meta.resourceVersion and meta.resourceVersion != self._rv:
             self._rv = meta.resourceVersion
             self._changed = True
 
-    def _object(self, raw: bytes, meta: _Meta, received: int, kind: str) -> str | None:
+    def _object(self, raw: bytes, meta: Meta, received: int, kind: str) -> str | None:
         """Handle one object of a list or watch; its dedupe ident, if any."""
         if kind in ("ADDED", "MODIFIED"):
             return self._event(raw, received, meta)
@@ -429,7 +376,7 @@ class K8sEventsSource:
             self._reject(_where(meta, self._rv), f"unknown watch event type '{kind}'", raw)
         return None
 
-    def _event(self, raw: bytes, received: int, meta: _Meta) -> str | None:
+    def _event(self, raw: bytes, received: int, meta: Meta) -> str | None:
         where = _where(meta, self._rv)
         try:
             view = FORMAT.decode(raw)
@@ -492,91 +439,7 @@ class K8sEventsSource:
         self.rejects.report(where, reason, raw)
 
 
-class _Api:
-    """The list-or-watch call of Events of each API, for one namespace or all."""
-
-    def __init__(self, api_client: Any, namespace: str | None) -> None:
-        from kubernetes import client
-
-        self._calls: dict[str, Callable[..., Any]] = {}
-        for name, api in (
-            (EVENTS_V1, client.EventsV1Api(api_client)),
-            (CORE_V1, client.CoreV1Api(api_client)),
-        ):
-            if namespace:
-                self._calls[name] = functools.partial(api.list_namespaced_event, namespace)
-            else:
-                self._calls[name] = api.list_event_for_all_namespaces
-
-    def call(self, api: str, **kwargs: Any) -> Any:
-        return self._calls[api](**kwargs)
-
-
-#: What `_Lines.get` returns when the watch ended (the server closed it).
-_END = object()
-
-
-class _Lines:
-    """Reads the lines of a watch response in a thread, so that a batch can take what has
-    arrived without waiting, and `close` can end a read in progress."""
-
-    def __init__(self, resp: Any) -> None:
-        self._resp = resp
-        self._queue: queue.Queue[object] = queue.Queue(_READ_AHEAD)
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name="k8s-events-watch", daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        rest = b""
-        try:
-            for chunk in self._resp.stream(None, decode_content=True):
-                received = time.time_ns()
-                *lines, rest = (rest + chunk).split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        self._put((received, line))
-            self._put(_END)  # an unfinished last line is sent again by the next watch
-        except Exception as exc:  # handed to the reading thread
-            self._put(exc)
-
-    def _put(self, item: object) -> None:
-        while not self._closing.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_SECS)
-                return
-            except queue.Full:
-                continue
-
-    def get(self, timeout: float) -> object:
-        """`(received_ns, line)`, `_END`, the exception that ended the read, or None when
-        nothing came within `timeout`."""
-        try:
-            if timeout:
-                return self._queue.get(timeout=timeout)
-            return self._queue.get_nowait()
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        """End the read (at once, even mid-read) and the connection."""
-        self._closing.set()
-        with contextlib.suppress(ValueError, RuntimeError, OSError):
-            self._resp.shutdown()  # raises when released already: the read is over
-        self._thread.join(5)
-        self._resp.close()
-
-
-def _meta(raw: bytes) -> _Meta:
-    """The object's name and resourceVersion, as far as they can be read."""
-    try:
-        head = _head_decoder.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return _Meta()
-    return head.metadata or _Meta()
-
-
-def _where(meta: _Meta, rv: str) -> str:
+def _where(meta: Meta, rv: str) -> str:
     """How a reject names an object: namespace/name, else its resourceVersion."""
     if meta.name:
         return (
@@ -587,11 +450,3 @@ def _where(meta: _Meta, rv: str) -> str:
     if meta.resourceVersion:
         return f"k8s_event resourceVersion {meta.resourceVersion}"
     return f"k8s_event watch after resourceVersion {rv}"
-
-
-def _describe(exc: BaseException) -> str:
-    status = getattr(exc, "status", None)
-    if status is not None:
-        return f"{status} {getattr(exc, 'reason', '') or ''}".strip()
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text or type(exc).__name__
