@@ -3,7 +3,9 @@
 The descriptor stays open across a rename, so a rotated file is finished through it even
 after its name is gone. Lines are handed out only when complete (ended by a newline); the
 bytes after the last newline wait for the rest of their line. `offset` and `line` count
-what was handed out, in the decompressed content for a gzip file.
+what was handed out, in the decompressed content for a gzip file. `open_at` opens a file
+at a saved line and offset, checking that they agree; `skip_to_end` moves past what a
+file holds now.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import IO
 from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip
 from logwarden.sources._position import HEAD_BYTES, head_digest
 
-__all__ = ["ShortFile", "TailFile"]
+__all__ = ["ShortFile", "TailFile", "open_at", "skip_to_end"]
 
 _CHUNK = 1 << 20
 
@@ -152,3 +154,30 @@ class TailFile:
     def close(self) -> None:
         """Close the descriptor."""
         self._raw.close()
+
+
+def open_at(path: str, after_ns: int, offset: int, line: int) -> TailFile:
+    """`path` opened just after its first `line` lines, which must end at byte `offset`;
+    ShortFile if they do not. (Read from the start, where `TailFile.open(offset=, line=)`
+    takes the line number on trust.)"""
+    file = TailFile.open(path, after_ns)
+    try:
+        while file.line < line and file.offset < offset:
+            if file.take_line() is None and not file.fill():
+                break
+        if (file.line, file.offset) != (line, offset):
+            raise ShortFile(f"{path}: its first {line} lines do not end at byte {offset}")
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def skip_to_end(file: TailFile) -> int:
+    """Move past every complete line `file` holds now; return the bytes read."""
+    read = 0
+    while n := file.fill():
+        read += n
+        while file.take_line() is not None:
+            pass
+    return read

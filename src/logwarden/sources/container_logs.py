@@ -5,7 +5,8 @@ The kubelet keeps each container's log in ``<root>/<namespace>_<pod>_<uid>/<cont
 (``....gz``). Each such *log* (a live file and its backups) is followed on its own: new
 pods and containers are found at every poll, a log whose files are all gone is finished
 (its pending messages come out marked partial) and forgotten. Pods of namespaces not
-included, or excluded, are not read.
+included, or excluded, are not read. `_kubelet_files` finds the logs and their files;
+`_pod_log` holds one log as it is followed, and the record of where to read it again.
 
 Lines go through one `normalize.container_log.Reassembler` per log (CRI ``P``/``F``
 chunks, or Docker json-file; the same reassembler across a rotation, so a message split
@@ -44,218 +45,35 @@ runtime's timestamps follow the wall clock (they do: it stamps lines as it write
 from __future__ import annotations
 
 import os
-import re
-import stat
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import msgspec
 
 from logwarden.errors import InputError
-from logwarden.normalize.container_log import (
-    FORMAT,
-    Entry,
-    LineError,
-    MultilineJoiner,
-    PodRef,
-    Reassembler,
-    envelope,
-    parse_path,
-)
+from logwarden.normalize.container_log import FORMAT, envelope, parse_path
 from logwarden.records import Record
 from logwarden.rejects import Rejects
+from logwarden.sources._kubelet_files import candidates, log_keys
+from logwarden.sources._pod_log import LogState, PodLog
 from logwarden.sources._position import load_state, save_state, state_path
-from logwarden.sources._rotation import (
-    LIVE_KEY,
-    MISSES,
-    Candidate,
-    after_ns,
-    locate,
-    newer_files,
-)
-from logwarden.sources._tail import ShortFile, TailFile
+from logwarden.sources._rotation import MISSES, after_ns, locate, newer_files
+from logwarden.sources._tail import ShortFile, TailFile, open_at, skip_to_end
 
 __all__ = ["ContainerLogsSource"]
 
 _KIND = "container_logs"
-_LIVE = re.compile(r"(0|[1-9][0-9]{0,8})\.log")
-_BACKUP = re.compile(r"(0|[1-9][0-9]{0,8})\.log\.([0-9]{8}-[0-9]{6})(\.gz)?")
 #: bytes of lines looked at per log and pump at most, so that `stop` is seen in a long run
 _PUMP_BYTES = 8 << 20
-#: how many times in a row a log's files must be missing before it counts as deleted
-_LIST_TRIES = 5
-
-Report = Callable[[str, str, bytes | None], None]
-
-
-class _LogState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Where to read one log again (see the module doc)."""
-
-    log: str  # <pod dir>/<container>/<restart>.log, relative to the root
-    path: str
-    device: int
-    inode: int
-    head_len: int
-    head_sha256: str
-    after_ns: int
-    offset: int
-    line: int
-    span: int = 0
-    refeed: list[int] = msgspec.field(default_factory=list)
-    skip: int = 0
 
 
 class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     version: int = 1
     seq: int
     next: str | None = None
-    logs: list[_LogState] = msgspec.field(default_factory=list)
-
-
-class _Stream(msgspec.Struct):
-    stream: str
-
-
-_stream_decoder = msgspec.json.Decoder(_Stream)
-
-
-class _At(NamedTuple):
-    """Where a line not emitted yet lies: its file, byte offset and line number."""
-
-    file: TailFile
-    offset: int
-    line: int
-
-
-class _Log:
-    """One container's log: the file being read, the reassembly and joining state, and
-    which lines belong to entries not emitted yet. Lines are numbered `g` from 1 in the
-    order read since this run opened the log."""
-
-    def __init__(self, key: str, live: str, podref: PodRef, multiline: bool) -> None:
-        self.key = key
-        self.live = live
-        self.podref = podref
-        self.file: TailFile | None = None
-        self.reassembler = Reassembler()
-        self.joiner = MultilineJoiner(enabled=multiline)
-        self.g = 0
-        self.at: dict[int, _At] = {}
-        #: lines of the messages the reassembler holds, per stream
-        self.partial: dict[str, list[int]] = {}
-        #: entries pushed into the joiner and not out yet: (first line, lines), per stream
-        self.held: dict[str, deque[tuple[int, list[int]]]] = {}
-        #: complete entries waiting for their batch: (entry, its lines, receive time)
-        self.outbox: deque[tuple[Entry, list[int], int]] = deque()
-        self.replay_span = 0
-        self.replay: set[int] = set()
-        #: entries already durable (a crash before the state was saved) still to skip
-        self.skip = 0
-        self.received = time.time_ns()  # what a reopened file holds was read now
-        self.misses = 0
-        self.finished = False
-
-    def take(self, data: bytes, file: TailFile, start: int, report: Report) -> None:
-        """Handle the line `data` just taken from `file` at byte offset `start`."""
-        self.g = g = self.g + 1
-        if g <= self.replay_span and g not in self.replay:
-            return  # emitted or rejected before the restart
-        self.reassembler.line = g - 1
-        item = self.reassembler.feed(data)
-        if isinstance(item, LineError):
-            if not self.skip:
-                report(f"{file.path}:{file.line}", item.reason, item.data)
-            return
-        self.at[g] = _At(file, start, file.line)
-        if item is None:
-            self.partial.setdefault(_stream_of(data, self.reassembler), []).append(g)
-            return
-        lines = self.partial.pop(item.stream, [])
-        lines.append(g)
-        self._join(item, lines)
-
-    def _join(self, entry: Entry, lines: list[int]) -> None:
-        self._out(self.joiner.expire(entry.time_ns))
-        self.held.setdefault(entry.stream, deque()).append((entry.first_line, lines))
-        self._out(self.joiner.push(entry))
-
-    def _out(self, entries: Iterable[Entry]) -> None:
-        for entry in entries:
-            queue = self.held[entry.stream]
-            lines: list[int] = []
-            while queue and queue[0][0] <= entry.last_line:
-                lines.extend(queue.popleft()[1])
-            if self.skip:
-                self.skip -= 1
-                self.forget(lines)
-            else:
-                self.outbox.append((entry, lines, self.received))
-
-    def idle(self, now_ns: int) -> None:
-        """Let out the traces whose window has passed (the log has nothing new)."""
-        self._out(self.joiner.expire(now_ns))
-
-    def finish(self) -> None:
-        """The log's files are gone: let out everything pending, marked partial."""
-        for entry in self.reassembler.flush():
-            self._join(entry, self.partial.pop(entry.stream, []))
-        self._out(self.joiner.flush())
-        self.finished = True
-
-    def forget(self, lines: list[int]) -> None:
-        for g in lines:
-            self.at.pop(g, None)
-
-    def unsent(self) -> list[int]:
-        """The lines of the entries not emitted yet, in order."""
-        out = [g for lines in self.partial.values() for g in lines]
-        out += [g for queue in self.held.values() for _, lines in queue for g in lines]
-        out += [g for _, lines, _ in self.outbox for g in lines]
-        out.sort()
-        return out
-
-    def state(self) -> _LogState | None:
-        """Where to read this log again, None if it was never opened."""
-        unsent = self.unsent()
-        if unsent:
-            first = unsent[0]
-            file, offset, line = self.at[first]
-            refeed = [g - first for g in unsent]
-            return _state(self.key, file, offset, line - 1, self.g - first + 1, refeed, self.skip)
-        if self.file is None:
-            return None
-        return _state(self.key, self.file, self.file.offset, self.file.line, 0, [], self.skip)
-
-
-def _state(
-    key: str, file: TailFile, offset: int, line: int, span: int, refeed: list[int], skip: int
-) -> _LogState:
-    return _LogState(
-        log=key,
-        path=file.path,
-        device=file.device,
-        inode=file.inode,
-        head_len=len(file.head),
-        head_sha256=file.head_sha256,
-        after_ns=file.after_ns,
-        offset=offset,
-        line=line,
-        span=span,
-        refeed=refeed,
-        skip=skip,
-    )
-
-
-def _stream_of(data: bytes, reassembler: Reassembler) -> str:
-    """The stream of a line the reassembler took as a partial chunk (so well formed)."""
-    if reassembler.kind == "docker":
-        return _stream_decoder.decode(data).stream
-    return data.split(b" ", 3)[1].decode("ascii")
+    logs: list[LogState] = msgspec.field(default_factory=list)
 
 
 class ContainerLogsSource:
@@ -302,7 +120,7 @@ class ContainerLogsSource:
         self.rotations_seen = 0
         self.last_event_ns = 0
         self.gaps = 0
-        self._logs: dict[str, _Log] = {}
+        self._logs: dict[str, PodLog] = {}
         self._seq = 0
         self._next: str | None = None
         self._last = ""
@@ -369,14 +187,14 @@ class ContainerLogsSource:
     def _load(self) -> _State | None:
         return load_state(self.state_file, _State)
 
-    def _reopen(self, saved: _LogState) -> None:
+    def _reopen(self, saved: LogState) -> None:
         """Open a saved log where it stood and feed again its lines not emitted yet."""
         log = self._new_log(saved.log)
         if log is None:
             return  # excluded now
         where = f"{saved.path}:{saved.line}"
         for attempt in range(MISSES + 1):
-            cands = _candidates(log.live)
+            cands = candidates(log.live)
             idx = locate(cands, saved.device, saved.inode, saved.head_len, saved.head_sha256)
             if idx is None:
                 if attempt < MISSES:
@@ -384,7 +202,7 @@ class ContainerLogsSource:
                 continue
             cand = cands[idx]
             try:
-                log.file = _open_at(cand.path, after_ns(cand), saved.offset, saved.line)
+                log.file = open_at(cand.path, after_ns(cand), saved.offset, saved.line)
             except FileNotFoundError:
                 continue  # compressed meanwhile: look again
             except ShortFile:
@@ -402,7 +220,7 @@ class ContainerLogsSource:
                 self._gap(where, reason + _unsent(saved))
             log.replay_span, log.replay = 0, set()
             return
-        newer = [c for c in _candidates(log.live) if c.key_ns >= saved.after_ns]
+        newer = [c for c in candidates(log.live) if c.key_ns >= saved.after_ns]
         if not newer:
             reason = "the files of this log are gone: lines after this one may be lost"
             self._gap(where, reason + _unsent(saved))
@@ -417,11 +235,11 @@ class ContainerLogsSource:
 
     # --- logs -------------------------------------------------------------------------------
 
-    def _new_log(self, key: str) -> _Log | None:
+    def _new_log(self, key: str) -> PodLog | None:
         podref = parse_path("pods/" + key)
         if podref is None or not self._wanted(podref.namespace):
             return None
-        return _Log(key, os.path.join(self.root, key), podref, self.multiline)
+        return PodLog(key, os.path.join(self.root, key), podref, self.multiline)
 
     def _wanted(self, namespace: str) -> bool:
         if self.include_namespaces and namespace not in self.include_namespaces:
@@ -430,13 +248,13 @@ class ContainerLogsSource:
 
     def _discover(self, *, at_end: bool) -> None:
         """Start following the logs under the root that are not followed yet."""
-        for key in _log_keys(self.root):
+        for key in log_keys(self.root):
             if key in self._logs or not self._wanted(key.split("_", 1)[0]):
                 continue
             log = self._new_log(key)
             if log is None:
                 continue
-            cands = _candidates(log.live)
+            cands = candidates(log.live)
             if not cands:
                 continue
             cand = cands[-1] if at_end else cands[0]
@@ -445,7 +263,7 @@ class ContainerLogsSource:
             except FileNotFoundError:
                 continue  # rotated or removed meanwhile: at the next poll
             if at_end:
-                self.bytes_read += _skip_to_end(log.file)
+                self.bytes_read += skip_to_end(log.file)
             self._logs[key] = log
 
     # --- reading ----------------------------------------------------------------------------
@@ -470,7 +288,7 @@ class ContainerLogsSource:
         self._save(None if nxt is None else nxt.key)
         return True
 
-    def _ready(self) -> _Log | None:
+    def _ready(self) -> PodLog | None:
         """The next log with entries waiting, round robin after the last one emitted."""
         logs = list(self._logs.values())
         keys = [log.key for log in logs]
@@ -493,7 +311,7 @@ class ContainerLogsSource:
                 del self._logs[log.key]
         return busy
 
-    def _pump(self, log: _Log, *, upto: int = 0) -> bool:
+    def _pump(self, log: PodLog, *, upto: int = 0) -> bool:
         """Read lines of `log` until a batch is waiting or nothing more is there (or line
         `upto` is read); True if anything was read."""
         file = log.file
@@ -523,7 +341,7 @@ class ContainerLogsSource:
             file = log.file
         return busy
 
-    def _emit(self, log: _Log, emit: Callable[[list[Record]], None]) -> None:
+    def _emit(self, log: PodLog, emit: Callable[[list[Record]], None]) -> None:
         count = min(self.batch_events, len(log.outbox))
         records: list[Record] = []
         for i in range(count):
@@ -559,7 +377,7 @@ class ContainerLogsSource:
 
     # --- rotation ---------------------------------------------------------------------------
 
-    def _switch(self, log: _Log, file: TailFile) -> bool:
+    def _switch(self, log: PodLog, file: TailFile) -> bool:
         """At the end of `file`: follow a rotation; finish a log whose files are gone;
         False if there is nothing new."""
         if not file.compressed and file.is_at(log.live):
@@ -573,7 +391,7 @@ class ContainerLogsSource:
         if n:
             self.bytes_read += n
             return True
-        cands = _candidates(log.live)
+        cands = candidates(log.live)
         newer, log.misses = newer_files(cands, file, log.misses)
         if newer is None:
             return False
@@ -593,7 +411,7 @@ class ContainerLogsSource:
         self.rotations_seen += 1
         return True
 
-    def _close(self, log: _Log, file: TailFile) -> None:
+    def _close(self, log: PodLog, file: TailFile) -> None:
         partial = file.partial()
         if partial.strip():
             self._report(
@@ -615,7 +433,7 @@ class ContainerLogsSource:
         self.rejects.report(where, reason)
 
 
-def _unsent(saved: _LogState) -> str:
+def _unsent(saved: LogState) -> str:
     if not saved.refeed and not saved.skip:
         return ""
     return (
@@ -623,111 +441,3 @@ def _unsent(saved: _LogState) -> str:
         + (f" and {saved.skip} records the ledger holds" if saved.skip else "")
         + ")"
     )
-
-
-def _log_keys(root: str) -> list[str]:
-    """``<pod dir>/<container>/<restart>.log`` of every log under `root` (the live file
-    may be missing between a rename and its reopening)."""
-    keys: set[str] = set()
-    for pod in _subdirs(root):
-        for container in _subdirs(os.path.join(root, pod)):
-            try:
-                names = os.listdir(os.path.join(root, pod, container))
-            except OSError:
-                continue
-            for name in names:
-                m = _LIVE.fullmatch(name) or _BACKUP.fullmatch(name)
-                if m is not None:
-                    keys.add(f"{pod}/{container}/{m.group(1)}.log")
-    return sorted(keys)
-
-
-def _subdirs(path: str) -> list[str]:
-    try:
-        with os.scandir(path) as it:
-            return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
-    except OSError:
-        return []
-
-
-def _candidates(live: str) -> list[Candidate]:
-    """The backups of the log `live` (kubelet names), oldest first, then `live` if it
-    exists. A backup that vanishes while listing makes the listing start again."""
-    for attempt in range(_LIST_TRIES):
-        found = _listing(live, partial=attempt == _LIST_TRIES - 1)
-        if found is not None:
-            return found
-    return []
-
-
-def _listing(live: str, *, partial: bool) -> list[Candidate] | None:
-    directory, base = os.path.split(live)
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        names = []
-    found: dict[str, tuple[str, str]] = {}
-    for name in names:
-        m = _BACKUP.fullmatch(name)
-        if m is None or f"{m.group(1)}.log" != base:
-            continue
-        plain = name.removesuffix(".gz")
-        if plain not in found or name == plain:  # the plain file wins over a partial .gz
-            found[plain] = (m.group(2), os.path.join(directory, name))
-    out: list[Candidate] = []
-    for stamp, path in sorted(found.values()):
-        cand = _candidate(path, _stamp_ns(stamp))
-        if cand is None and not partial:
-            return None
-        if cand is not None:
-            out.append(cand)
-    cand = _candidate(live, LIVE_KEY)
-    if cand is not None:
-        out.append(cand)
-    return out
-
-
-def _candidate(path: str, key_ns: int) -> Candidate | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return Candidate(path, st.st_dev, st.st_ino, st.st_size, key_ns)
-
-
-def _stamp_ns(stamp: str) -> int:
-    """The kubelet's rotation stamp (its local time) in ns since the epoch."""
-    try:
-        when = datetime.strptime(stamp, "%Y%m%d-%H%M%S")
-    except ValueError:
-        return 0
-    return int(when.timestamp()) * 1_000_000_000
-
-
-def _open_at(path: str, after_ns: int, offset: int, line: int) -> TailFile:
-    """`path` opened just after its first `line` lines, which must end at byte `offset`;
-    ShortFile if they do not. (Read from the start rather than `TailFile.open(offset=)`,
-    which makes a wrong head for a plain file when the offset is below `HEAD_BYTES`.)"""
-    file = TailFile.open(path, after_ns)
-    try:
-        while file.line < line and file.offset < offset:
-            if file.take_line() is None and not file.fill():
-                break
-        if (file.line, file.offset) != (line, offset):
-            raise ShortFile(f"{path}: its first {line} lines do not end at byte {offset}")
-    except BaseException:
-        file.close()
-        raise
-    return file
-
-
-def _skip_to_end(file: TailFile) -> int:
-    """Move past every complete line `file` holds now; return the bytes read."""
-    read = 0
-    while n := file.fill():
-        read += n
-        while file.take_line() is not None:
-            pass
-    return read

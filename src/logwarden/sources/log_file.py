@@ -61,7 +61,7 @@ from logwarden.sources._rotation import (
     locate,
     newer_files,
 )
-from logwarden.sources._tail import ShortFile, TailFile
+from logwarden.sources._tail import ShortFile, TailFile, skip_to_end
 
 __all__ = ["LogFileSource", "Skip", "Units", "comment_line", "skip_for"]
 
@@ -246,7 +246,7 @@ class LogFileSource:
                     return False
                 if self._at_end:
                     self._at_end = False
-                    self.bytes_read += _skip_to_end(self._file)
+                    self.bytes_read += skip_to_end(self._file)
                 return True
         return False
 
@@ -429,13 +429,3 @@ class LogFileSource:
     def _gap(self, where: str, reason: str) -> None:
         self.gaps += 1
         self.rejects.report(where, reason)
-
-
-def _skip_to_end(file: TailFile) -> int:
-    """Move past every complete line `file` holds now; return the bytes read."""
-    read = 0
-    while n := file.fill():
-        read += n
-        while file.take_line() is not None:
-            pass
-    return read
