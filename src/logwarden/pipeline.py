@@ -347,7 +347,10 @@ class Pipeline:
         stage, worker = self._stage, self.worker
         feed = self._detect_here if worker is None else self._to_worker
         if self.replay is not None:
-            self._replay(feed)
+            try:
+                self._replay(feed)
+            except (LedgerError, OSError) as exc:  # the ledger's own checks say the rest
+                log.error("detecting on the stored records again stopped: %s", exc)
         while True:
             batches = self._detect.take(self._batch_events * 8, 1.0)
             if not batches:

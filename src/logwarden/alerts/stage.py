@@ -134,8 +134,8 @@ class AlertStage:
                 for item in items:
                     if isinstance(item, Alert):
                         self.manager.receive(item, now)
-                    elif isinstance(item, _Through):
-                        through = max(int(item), through if through is not None else -1)
+                    elif isinstance(item, _Through):  # in order (a new ledger starts at 0)
+                        through = int(item)
                 while self._own:
                     self.manager.receive(self._own.popleft(), now)
                 polling = now - polled >= self._poll_ns or stopping
