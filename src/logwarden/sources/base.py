@@ -18,7 +18,14 @@ from typing import Protocol
 from logwarden.errors import LogwardenError
 from logwarden.records import Record
 
-__all__ = ["LiveSource", "Saturated", "Source"]
+__all__ = [
+    "LiveSource",
+    "Saturated",
+    "Source",
+    "require_at_least_one",
+    "require_positive",
+    "require_start_at",
+]
 
 
 class Saturated(LogwardenError):
@@ -58,3 +65,21 @@ class LiveSource(Protocol):
         self, emit: Callable[[list[Record]], None], stop: threading.Event, resume_seq: int
     ) -> None:
         """Emit batches (each durable when `emit` returns) until `stop` is set."""
+
+
+def require_positive(name: str, value: float) -> None:
+    """A source's setting that must be above zero (a ValueError naming it otherwise)."""
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {value}")
+
+
+def require_at_least_one(name: str, value: float) -> None:
+    """A source's setting that must be 1 or more (a ValueError naming it otherwise)."""
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+
+
+def require_start_at(value: str) -> None:
+    """Where a source starts when it has no state: `beginning` or `end`."""
+    if value not in ("beginning", "end"):
+        raise ValueError(f"start_at must be 'beginning' or 'end', not {value!r}")

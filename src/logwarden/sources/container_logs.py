@@ -61,6 +61,7 @@ from logwarden.sources._pod_log import LogState, PodLog
 from logwarden.sources._position import load_state, save_state, state_path
 from logwarden.sources._rotation import MISSES, after_ns, locate, newer_files
 from logwarden.sources._tail import ShortFile, TailFile, open_at, skip_to_end
+from logwarden.sources.base import require_at_least_one, require_positive, require_start_at
 
 __all__ = ["ContainerLogsSource"]
 
@@ -98,12 +99,9 @@ class ContainerLogsSource:
         batch_events: int = 1024,
         start_at: str = "end",
     ) -> None:
-        if poll_interval_secs <= 0:
-            raise ValueError(f"poll_interval_secs must be positive, not {poll_interval_secs}")
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
-        if start_at not in ("beginning", "end"):
-            raise ValueError(f"start_at must be 'beginning' or 'end', not {start_at!r}")
+        require_positive("poll_interval_secs", poll_interval_secs)
+        require_at_least_one("batch_events", batch_events)
+        require_start_at(start_at)
         self.source_id = source_id
         self.root = root
         self.state_file = state_path(state_dir, _KIND, source_id)

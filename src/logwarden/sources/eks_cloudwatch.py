@@ -71,6 +71,7 @@ from logwarden.normalize.cloud_eks import FORMAT, events_of_filter_log_events
 from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources.base import require_at_least_one, require_positive
 
 __all__ = ["EksCloudWatchSource"]
 
@@ -156,16 +157,13 @@ class EksCloudWatchSource:
             raise ValueError("log_group must name a CloudWatch Logs log group")
         if not region:
             raise ValueError("region must name an AWS region")
-        if poll_interval_secs <= 0:
-            raise ValueError(f"poll_interval_secs must be positive, not {poll_interval_secs}")
+        require_positive("poll_interval_secs", poll_interval_secs)
         if lookback_secs < 0 or settle_secs < 0:
             raise ValueError("lookback_secs and settle_secs must not be negative")
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
+        require_at_least_one("batch_events", batch_events)
         if page_events is not None and not 1 <= page_events <= 10_000:
             raise ValueError(f"page_events must be from 1 to 10000, not {page_events}")
-        if remember_events < 1:
-            raise ValueError(f"remember_events must be at least 1, not {remember_events}")
+        require_at_least_one("remember_events", remember_events)
         self.source_id = source_id
         self.state_file = state_path(state_dir, _KIND, source_id)
         self.rejects = rejects

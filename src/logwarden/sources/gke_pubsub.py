@@ -94,6 +94,7 @@ from logwarden.sources._pubsub_api import (
     Transient,
     load_credentials,
 )
+from logwarden.sources.base import require_at_least_one, require_positive
 
 __all__ = ["GkePubSubSource"]
 
@@ -156,16 +157,12 @@ class GkePubSubSource:
             raise ValueError(
                 f"subscription must be projects/PROJECT/subscriptions/NAME, not {subscription!r}"
             )
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be at least 1, not {max_messages}")
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
-        if poll_interval_secs <= 0:
-            raise ValueError(f"poll_interval_secs must be positive, not {poll_interval_secs}")
+        require_at_least_one("max_messages", max_messages)
+        require_at_least_one("batch_events", batch_events)
+        require_positive("poll_interval_secs", poll_interval_secs)
         if not 1 <= ack_deadline_secs <= 600:
             raise ValueError(f"ack_deadline_secs must be from 1 to 600, not {ack_deadline_secs}")
-        if remember_messages < 1:
-            raise ValueError(f"remember_messages must be at least 1, not {remember_messages}")
+        require_at_least_one("remember_messages", remember_messages)
         self.source_id = source_id
         self.state_file = state_path(state_dir, _KIND, source_id)
         self.rejects = rejects

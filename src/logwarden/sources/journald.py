@@ -60,6 +60,7 @@ from logwarden.normalize.journald import FORMAT, journalctl_command
 from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources.base import require_at_least_one, require_positive, require_start_at
 
 __all__ = ["JournaldSource", "JournaldState"]
 
@@ -113,12 +114,9 @@ class JournaldSource:
         restart_backoff_secs: float = 1.0,
         journalctl: str = "journalctl",
     ) -> None:
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
-        if start_at not in ("beginning", "end"):
-            raise ValueError(f"start_at must be 'beginning' or 'end', not {start_at!r}")
-        if restart_backoff_secs <= 0:
-            raise ValueError(f"restart_backoff_secs must be positive, not {restart_backoff_secs}")
+        require_at_least_one("batch_events", batch_events)
+        require_start_at(start_at)
+        require_positive("restart_backoff_secs", restart_backoff_secs)
         if any(not unit.strip() for unit in units):
             raise ValueError("units: an empty unit name (journalctl refuses it)")
         self.source_id = source_id

@@ -79,6 +79,7 @@ from logwarden.sources._watch import (
     status_decoder,
     watch_decoder,
 )
+from logwarden.sources.base import require_at_least_one
 
 __all__ = ["CORE_V1", "EVENTS_V1", "K8sEventsSource"]
 
@@ -140,12 +141,9 @@ class K8sEventsSource:
     ) -> None:
         if in_cluster and (kubeconfig or context):
             raise ValueError("in_cluster uses the pod's service account: no kubeconfig/context")
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
-        if remember_events < 1:
-            raise ValueError(f"remember_events must be at least 1, not {remember_events}")
-        if watch_timeout_secs < 1:
-            raise ValueError(f"watch_timeout_secs must be at least 1, not {watch_timeout_secs}")
+        require_at_least_one("batch_events", batch_events)
+        require_at_least_one("remember_events", remember_events)
+        require_at_least_one("watch_timeout_secs", watch_timeout_secs)
         self.source_id = source_id
         self.state_file = state_path(state_dir, _KIND, source_id)
         self.rejects = rejects

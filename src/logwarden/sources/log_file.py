@@ -62,6 +62,7 @@ from logwarden.sources._rotation import (
     newer_files,
 )
 from logwarden.sources._tail import ShortFile, TailFile, skip_to_end
+from logwarden.sources.base import require_at_least_one, require_positive, require_start_at
 
 __all__ = ["LogFileSource", "Skip", "Units", "comment_line", "skip_for"]
 
@@ -117,12 +118,9 @@ class LogFileSource:
         start_at: str = "beginning",
         skip: Skip | None = None,
     ) -> None:
-        if poll_interval_secs <= 0:
-            raise ValueError(f"poll_interval_secs must be positive, not {poll_interval_secs}")
-        if batch_events < 1:
-            raise ValueError(f"batch_events must be at least 1, not {batch_events}")
-        if start_at not in ("beginning", "end"):
-            raise ValueError(f"start_at must be 'beginning' or 'end', not {start_at!r}")
+        require_positive("poll_interval_secs", poll_interval_secs)
+        require_at_least_one("batch_events", batch_events)
+        require_start_at(start_at)
         self.source_id = source_id
         self.path = path
         self.fmt = fmt
