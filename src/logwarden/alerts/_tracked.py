@@ -38,10 +38,9 @@ class Tracked(Generic[T]):
             if key not in self._parked:
                 return None
             entry = self._read(key)
-            if entry is None:  # the state file lost it: it is not tracked any more
-                self._parked.discard(key)
+            self._parked.discard(key)  # in memory from now, or (lost from the file) gone
+            if entry is None:
                 return None
-            self._parked.discard(key)
             self.reads += 1
         hot[key] = entry  # the most recently used
         return entry
@@ -57,19 +56,10 @@ class Tracked(Generic[T]):
         self._hot.pop(key, None)
         self._hot[key] = entry
 
-    def __delitem__(self, key: str) -> None:
-        if self._hot.pop(key, None) is None:
-            if key not in self._parked:
-                raise KeyError(key)
-            self._parked.discard(key)
-
     def pop(self, key: str) -> None:
         """Forget `key` if it is tracked."""
         self._hot.pop(key, None)
         self._parked.discard(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._hot or key in self._parked
 
     def __len__(self) -> int:
         return len(self._hot) + len(self._parked)
