@@ -105,6 +105,14 @@ class FileSource:
         else:
             self._unreadable(path, "no such file or directory")
 
+    def _cut_off(self, stream: IO[bytes], name: str, after: str) -> None:
+        """Report a gzip stream that ended before its end (what was read is kept)."""
+        raw = getattr(stream, "raw", None)
+        if isinstance(raw, Gunzip) and raw.truncated:
+            self._unreadable(
+                name, f"read failed after {after}: compressed data ends early (cut off)"
+            )
+
     def _unreadable(self, path: str, reason: str) -> None:
         self.unreadable.append((path, reason))
         self.rejects.report(path, f"cannot read: {reason}")
@@ -143,12 +151,8 @@ class FileSource:
         self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
     ) -> Iterator[list[bytes]]:
         """The input's lines in batches, then a report if a gzip stream was cut off."""
-        raw = getattr(stream, "raw", None)
         read = yield from self._lines(stream, name, emit)
-        if isinstance(raw, Gunzip) and raw.truncated:
-            self._unreadable(
-                name, f"read failed after line {read}: compressed data ends early (cut off)"
-            )
+        self._cut_off(stream, name, f"line {read}")
 
     def _lines(
         self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
@@ -268,11 +272,7 @@ class FileSource:
         except (OSError, EOFError, zlib.error) as exc:
             self._unreadable(name, f"read failed after {seq} records: {_reason(exc)}")
         else:
-            raw = getattr(stream, "raw", None)
-            if isinstance(raw, Gunzip) and raw.truncated:
-                self._unreadable(
-                    name, f"read failed after {seq} records: compressed data ends early (cut off)"
-                )
+            self._cut_off(stream, name, f"{seq} records")
         self.events += seq
 
     def _items(
