@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from datetime import datetime
 
-from logwarden.sources._rotation import LIVE_KEY, Candidate
+from logwarden.sources._rotation import Candidate, listed, stat_files
 
 __all__ = ["candidates", "log_keys"]
 
 _LIVE = re.compile(r"(0|[1-9][0-9]{0,8})\.log")
 _BACKUP = re.compile(r"(0|[1-9][0-9]{0,8})\.log\.([0-9]{8}-[0-9]{6})(\.gz)?")
-#: listings of one log's files at most (a backup that vanishes while listing makes the
-#: listing start again; the last one keeps what it found)
-_LIST_TRIES = 5
 
 
 def log_keys(root: str) -> list[str]:
@@ -53,11 +49,7 @@ def _subdirs(path: str) -> list[str]:
 def candidates(live: str) -> list[Candidate]:
     """The backups of the log `live` (kubelet names), oldest first, then `live` if it
     exists. A backup that vanishes while listing makes the listing start again."""
-    for attempt in range(_LIST_TRIES):
-        found = _listing(live, partial=attempt == _LIST_TRIES - 1)
-        if found is not None:
-            return found
-    return []
+    return listed(lambda partial: _listing(live, partial=partial))
 
 
 def _listing(live: str, *, partial: bool) -> list[Candidate] | None:
@@ -74,27 +66,10 @@ def _listing(live: str, *, partial: bool) -> list[Candidate] | None:
         plain = name.removesuffix(".gz")
         if plain not in found or name == plain:  # the plain file wins over a partial .gz
             found[plain] = (m.group(2), os.path.join(directory, name))
-    out: list[Candidate] = []
-    for stamp, path in sorted(found.values()):
-        cand = _candidate(path, _stamp_ns(stamp))
-        if cand is None and not partial:
-            return None
-        if cand is not None:
-            out.append(cand)
-    cand = _candidate(live, LIVE_KEY)
-    if cand is not None:
-        out.append(cand)
-    return out
-
-
-def _candidate(path: str, key_ns: int) -> Candidate | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return Candidate(path, st.st_dev, st.st_ino, st.st_size, key_ns)
+    backups: list[tuple[str, int | None]] = [
+        (path, _stamp_ns(stamp)) for stamp, path in sorted(found.values())
+    ]
+    return stat_files(backups, live, partial=partial)
 
 
 def _stamp_ns(stamp: str) -> int:

@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,11 @@ __all__ = [
     "Candidate",
     "after_ns",
     "candidates",
+    "listed",
     "locate",
     "newer_files",
     "read_head",
+    "stat_files",
 ]
 
 #: The rotation key of the live file: newer than every backup.
@@ -90,11 +93,17 @@ def candidates(live: str) -> list[Candidate]:
     A backup renamed or removed between listing and looking at it makes the listing start
     again (a few times), so that a rotation in progress does not hide a file.
     """
+    return listed(lambda partial: _listing(live, partial=partial))
+
+
+def listed(listing: Callable[[bool], list[Candidate] | None]) -> list[Candidate]:
+    """What `listing(partial)` finds, tried again (a few times) while a listed backup
+    vanishes meanwhile (it says None), then taking what is there (`partial` True)."""
     for _ in range(_LIST_TRIES - 1):
-        found = _listing(live)
+        found = listing(False)
         if found is not None:
             return found
-    return _listing(live, partial=True) or []
+    return listing(True) or []
 
 
 def _listing(live: str, *, partial: bool = False) -> list[Candidate] | None:
@@ -113,9 +122,20 @@ def _listing(live: str, *, partial: bool = False) -> list[Candidate] | None:
         plain = name.removesuffix(".gz")
         if plain not in found or name == plain:  # the plain file wins over a partial .gz
             found[plain] = (order, os.path.join(directory, name))
+    backups = [
+        (path, round(order[1] * 1000) * 1_000_000 if order[0] == 1 else None)
+        for order, path in sorted(found.values())
+    ]
+    return stat_files(backups, live, partial=partial)
+
+
+def stat_files(
+    backups: list[tuple[str, int | None]], live: str, *, partial: bool
+) -> list[Candidate] | None:
+    """The backups (path and rotation key, None for its mtime), in the order given, then
+    `live` if it exists; None if a backup vanished meanwhile (unless `partial`)."""
     out: list[Candidate] = []
-    for order, path in sorted(found.values()):
-        key = round(order[1] * 1000) * 1_000_000 if order[0] == 1 else None
+    for path, key in backups:
         cand = _candidate(path, key)
         if cand is None and not partial:
             return None
