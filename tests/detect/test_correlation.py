@@ -132,6 +132,55 @@ def test_value_count_counts_distinct_values_with_aliases(tmp_path: Path) -> None
     assert alert.output_fields == {**alert.output_fields, "user": "minikube-user", "count": 3}
 
 
+BY_CODE = """
+title: Reads by response code
+correlation:
+    type: event_count
+    rules: [secret_read]
+    group-by: [responseStatus.code]
+    timespan: 1m
+    condition: {gte: 2}
+---
+title: Response codes per user
+correlation:
+    type: value_count
+    rules: [secret_read]
+    group-by: [user.username]
+    timespan: 1m
+    condition: {gte: 2, field: responseStatus.code}
+"""
+
+
+def test_grouping_and_counting_by_response_code_read_the_code(tmp_path: Path) -> None:
+    # the field mapping that reads SigmaHQ's `responseStatus.code: ALLOW` as the
+    # authorizer's decision applies to a rule's detection, not to a correlation's fields
+    events = [
+        at(
+            SECRET,
+            0,
+            responseStatus__code=200,
+            annotations={"authorization.k8s.io/decision": "allow"},
+        ),
+        at(
+            SECRET,
+            1,
+            responseStatus__code=403,
+            annotations={"authorization.k8s.io/decision": "forbid"},
+        ),
+        at(
+            SECRET,
+            2,
+            responseStatus__code=403,
+            annotations={"authorization.k8s.io/decision": "forbid"},
+        ),
+    ]
+    alerts = {a.rule: a for a in run(tmp_path, BY_CODE, events)}
+    assert alerts["Reads by response code"].output_fields["responseStatus.code"] == "403"
+    assert alerts["Reads by response code"].output_fields["count"] == 2
+    assert alerts["Response codes per user"].output_fields["count"] == 2  # 200 and 403
+    assert set(alerts) == {"Reads by response code", "Response codes per user"}
+
+
 TEMPORAL = """
 title: Read and exec
 correlation:
