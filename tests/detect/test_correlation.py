@@ -132,6 +132,15 @@ def test_value_count_counts_distinct_values_with_aliases(tmp_path: Path) -> None
     assert alert.output_fields == {**alert.output_fields, "user": "minikube-user", "count": 3}
 
 
+def test_value_count_forgets_values_that_left_the_window(tmp_path: Path) -> None:
+    # a at 0 s leaves the 10-minute window before c at 700 s; b (110 s) is still in it
+    events = [at(SECRET, s, objectRef__namespace=n) for s, n in [(0, "a"), (110, "b"), (700, "c")]]
+    assert run(tmp_path, VALUE_COUNT, events) == []
+    events.append(at(SECRET, 705, objectRef__namespace="d"))
+    (alert,) = run(tmp_path, VALUE_COUNT, events)
+    assert alert.output_fields["count"] == 3 and alert.time.startswith("2024-05-17T08:11:45")
+
+
 BY_CODE = """
 title: Reads by response code
 correlation:

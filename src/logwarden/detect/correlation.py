@@ -29,7 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from logwarden.detect.ir import Field
+import msgspec
+
+from logwarden.detect.ir import Extractor, Field
 from logwarden.records import (
     Alert,
     Origin,
@@ -77,8 +79,7 @@ class Correlation:
     generate: bool = False
 
 
-@dataclass
-class _Event:
+class _Event(msgspec.Struct, gc=False):
     time_ns: int
     rule: str
     group: tuple[str | None, ...]
@@ -87,19 +88,38 @@ class _Event:
     origin: Origin
 
 
-@dataclass
-class _Group:
-    events: deque[_Event] = field(default_factory=deque)
-    first_ns: int = 0
+class _Group(msgspec.Struct, gc=False):
+    events: deque[_Event]
+    first_ns: int
     last_ns: int = 0
     # temporal_ordered: latest start time of a chain through position k
-    starts: list[int | None] = field(default_factory=list)
+    starts: list[int | None] = msgspec.field(default_factory=list)
+    #: how many events of the window hold each measured item (a value for value_count, a
+    #: base rule for temporal), so the measure is the number of keys: no pass over the window
+    tally: dict[str | None, int] = msgspec.field(default_factory=dict)
 
 
-def _text(value: str | list[str] | None) -> str | None:
-    if value is None or isinstance(value, str):
+def _text(value: Any) -> str | None:
+    if value is None or value.__class__ is str:
         return value
-    return ",".join(value)
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+class _Plan:
+    """What is fixed about one correlation, read on every match."""
+
+    __slots__ = ("at_once", "judge", "kind", "tallied", "timespan_ns")
+
+    def __init__(self, corr: Correlation) -> None:
+        self.kind = corr.kind
+        self.timespan_ns = corr.timespan_ns
+        self.at_once = corr.op in _AT_ONCE
+        op, count = _OPS[corr.op], corr.count
+        self.judge: Callable[[int], bool] = lambda n: op(n, count)
+        #: the tally's item of an event: its value (value_count) or its rule (temporal)
+        self.tallied = corr.kind in ("value_count", "temporal")
 
 
 class Correlator:
@@ -114,11 +134,17 @@ class Correlator:
         max_groups: int = 100_000,
     ) -> None:
         self.correlations = list(correlations)
+        self._plans = [_Plan(corr) for corr in self.correlations]
         self._alert_ids = alert_ids  # (record source, view) -> (audit id, stage)
-        self._by_rule: dict[str, list[int]] = {}
+        #: per base rule name: each correlation using it, with the extractors of its group
+        #: key and of its counted value for that rule
+        self._feeds: dict[str, list[tuple[int, tuple[Extractor, ...], Extractor | None]]] = {}
         for i, corr in enumerate(self.correlations):
             for rule in dict.fromkeys(corr.rules):
-                self._by_rule.setdefault(rule, []).append(i)
+                fields = tuple(f.extract for f in corr.group_fields.get(rule, ()))
+                vf = corr.value_fields.get(rule)
+                feed = (i, fields, vf.extract if vf is not None else None)
+                self._feeds.setdefault(rule, []).append(feed)
         self._groups: list[dict[tuple[str | None, ...], _Group]] = [{} for _ in correlations]
         self._pending: list[tuple[int, int, int, _Event]] = []
         self._arrival = itertools.count()
@@ -135,21 +161,22 @@ class Correlator:
 
     def observe(self, rule: str, record: Record) -> list[Alert]:
         """A base rule matched `record`; returns the alerts now due."""
-        if record.time_ns < self.watermark:
+        t = record.time_ns
+        if t < self.watermark:
             self.late += 1
-            return self.advance(record.time_ns)
-        audit_id, _stage = self._alert_ids(record.source, record.view)
+            return self.advance(t)
+        audit_id = self._alert_ids(record.source, record.view)[0]
         origin = Origin(record.instance, record.seq, record.line, record.index)
-        for i in self._by_rule.get(rule, ()):
-            corr = self.correlations[i]
-            fields = corr.group_fields.get(rule, ())
-            group = tuple(_text(f.extract(record)) for f in fields)
-            vf = corr.value_fields.get(rule)
-            value = _text(vf.extract(record)) if vf is not None else None
-            event = _Event(record.time_ns, rule, group, value, audit_id, origin)
-            heapq.heappush(self._pending, (record.time_ns, next(self._arrival), i, event))
-        self.gate = min(self.gate, record.time_ns + self._lateness)
-        return self.advance(record.time_ns)
+        pending, arrival = self._pending, self._arrival
+        for i, fields, counted in self._feeds.get(rule, ()):
+            group = tuple([_text(f(record)) for f in fields])
+            value = _text(counted(record)) if counted is not None else None
+            event = _Event(t, rule, group, value, audit_id, origin)
+            heapq.heappush(pending, (t, next(arrival), i, event))
+        due = t + self._lateness
+        if due < self.gate:
+            self.gate = due
+        return self.advance(t)
 
     def advance(self, time_ns: int) -> list[Alert]:
         """Event time has reached `time_ns`: process what the watermark has passed.
@@ -180,8 +207,8 @@ class Correlator:
         """The input is over: process everything and close every window."""
         alerts = self._drain(None)
         for i, groups in enumerate(self._groups):
-            for key, group in list(groups.items()):
-                alerts.extend(self._close(i, key, group))
+            for key, group in groups.items():
+                self._close(i, key, group, alerts)
             groups.clear()
         return alerts
 
@@ -192,83 +219,100 @@ class Correlator:
         pending = self._pending
         while pending and (mark is None or pending[0][0] <= mark):
             _t, _n, i, event = heapq.heappop(pending)
-            alerts.extend(self._expire(i, event.time_ns))
-            alerts.extend(self._add(i, event))
+            groups = self._groups[i]
+            if groups:
+                self._expire(i, event.time_ns, alerts)
+            self._add(i, event, alerts)
         if mark is not None and mark >= self._next_scan:
             self._next_scan = mark + 1_000_000_000
-            for i in range(len(self._groups)):
-                alerts.extend(self._expire(i, mark))
+            for i, groups in enumerate(self._groups):
+                if groups:
+                    self._expire(i, mark, alerts)
         return alerts
 
-    def _expire(self, i: int, now_ns: int) -> list[Alert]:
+    def _expire(self, i: int, now_ns: int, alerts: list[Alert]) -> None:
         """Close the windows of correlation `i` that ended before `now_ns`.
 
         Groups are kept in the order their windows end: by last update for conditions
         judged as matches arrive, by creation for those judged at the window's close.
         """
-        corr, groups = self.correlations[i], self._groups[i]
-        alerts: list[Alert] = []
+        plan, groups = self._plans[i], self._groups[i]
+        span = plan.timespan_ns
         while groups:
             key, group = next(iter(groups.items()))
-            if group.last_ns + corr.timespan_ns >= now_ns and (
-                corr.op in _AT_ONCE or group.first_ns + corr.timespan_ns >= now_ns
-            ):
+            if group.last_ns + span >= now_ns and (plan.at_once or group.first_ns + span >= now_ns):
                 break
             del groups[key]
-            alerts.extend(self._close(i, key, group))
-        return alerts
+            self._close(i, key, group, alerts)
 
-    def _close(self, i: int, key: tuple[str | None, ...], group: _Group) -> list[Alert]:
-        corr = self.correlations[i]
-        if corr.op in _AT_ONCE or not group.events:
-            return []
-        n = self._measure(corr, group.events)
-        if _OPS[corr.op](n, corr.count):
-            return [self._alert(corr, key, group, n)]
-        return []
+    def _close(
+        self, i: int, key: tuple[str | None, ...], group: _Group, alerts: list[Alert]
+    ) -> None:
+        """A window closed: judge a condition that waits for the close."""
+        plan = self._plans[i]
+        if plan.at_once or not group.events:
+            return
+        n = self._measure(plan, group)
+        if plan.judge(n):
+            alerts.append(self._alert(i, key, group, n))
 
-    def _add(self, i: int, event: _Event) -> list[Alert]:
-        corr, groups = self.correlations[i], self._groups[i]
-        at_once = corr.op in _AT_ONCE
+    def _add(self, i: int, event: _Event, alerts: list[Alert]) -> None:
+        plan, groups = self._plans[i], self._groups[i]
+        at_once = plan.at_once
+        key, t = event.group, event.time_ns
         # windows judged at once slide: keep groups by last update (re-insert last)
-        group = groups.pop(event.group, None) if at_once else groups.get(event.group)
+        group = groups.pop(key, None) if at_once else groups.get(key)
         if group is None:
             if len(groups) >= self._max_groups:
                 groups.pop(next(iter(groups)))
                 self.overflow += 1
-            group = _Group(first_ns=event.time_ns, starts=[None] * len(corr.rules))
-        groups[event.group] = group
-        group.last_ns = event.time_ns
-        if corr.kind == "temporal_ordered":
-            return self._chain(corr, groups, event, group)
-        group.events.append(event)
+            n_rules = len(self.correlations[i].rules)
+            group = _Group(deque(), t, starts=[None] * n_rules)
+        groups[key] = group
+        group.last_ns = t
+        if plan.kind == "temporal_ordered":
+            self._chain(i, groups, event, group, alerts)
+            return
+        events, tally = group.events, group.tally
+        events.append(event)
+        if plan.tallied:
+            item = event.value if plan.kind == "value_count" else event.rule
+            tally[item] = tally.get(item, 0) + 1
         if not at_once:
-            return []
-        cutoff = event.time_ns - corr.timespan_ns
-        while group.events and group.events[0].time_ns < cutoff:
-            group.events.popleft()
-        n = self._measure(corr, group.events)
-        if _OPS[corr.op](n, corr.count):
-            del groups[event.group]
-            return [self._alert(corr, event.group, group, n)]
-        return []
+            return
+        cutoff = t - plan.timespan_ns
+        while events and events[0].time_ns < cutoff:
+            gone = events.popleft()
+            if plan.tallied:
+                item = gone.value if plan.kind == "value_count" else gone.rule
+                left = tally[item] - 1
+                if left:
+                    tally[item] = left
+                else:
+                    del tally[item]
+        n = self._measure(plan, group)
+        if plan.judge(n):
+            del groups[key]
+            alerts.append(self._alert(i, key, group, n))
 
     @staticmethod
-    def _measure(corr: Correlation, events: deque[_Event]) -> int:
-        if corr.kind == "event_count":
-            return len(events)
-        if corr.kind == "value_count":
-            return len({e.value for e in events if e.value is not None})
-        return len({e.rule for e in events})  # temporal: distinct base rules seen
+    def _measure(plan: _Plan, group: _Group) -> int:
+        if plan.kind == "event_count":
+            return len(group.events)
+        if plan.kind == "value_count":  # distinct values; a missing one is no value
+            return len(group.tally) - (None in group.tally)
+        return len(group.tally)  # temporal: distinct base rules seen
 
     def _chain(
         self,
-        corr: Correlation,
+        i: int,
         groups: dict[tuple[str | None, ...], _Group],
         event: _Event,
         group: _Group,
-    ) -> list[Alert]:
+        alerts: list[Alert],
+    ) -> None:
         """temporal_ordered: extend the chains the event continues (latest start wins)."""
+        corr = self.correlations[i]
         t, starts = event.time_ns, group.starts
         for k in range(len(starts)):
             if starts[k] is not None and t - starts[k] > corr.timespan_ns:  # type: ignore[operator]
@@ -281,13 +325,12 @@ class Correlator:
                 starts[k] = max(starts[k] or starts[k - 1], starts[k - 1])  # type: ignore[type-var]
         group.events.append(event)
         if starts[-1] is None:
-            return []
+            return
         del groups[event.group]
-        return [self._alert(corr, event.group, group, len(corr.rules))]
+        alerts.append(self._alert(i, event.group, group, len(corr.rules)))
 
-    def _alert(
-        self, corr: Correlation, key: tuple[str | None, ...], group: _Group, n: int
-    ) -> Alert:
+    def _alert(self, i: int, key: tuple[str | None, ...], group: _Group, n: int) -> Alert:
+        corr = self.correlations[i]
         events = group.events
         last = events[-1]
         first_ns = events[0].time_ns
