@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import signal
 import ssl
@@ -47,11 +48,12 @@ class Service:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.port, self.ops = free_port(), free_port()
+        self.port, self.ops, api = free_port(), free_port(), free_port()
         self.config = tmp / "logwarden.yaml"
         self.config.write_text(
             f"data_dir: {tmp / 'data'}\n"
             f"service: {{listen: '127.0.0.1:{self.ops}'}}\n"
+            f"alerts: {{api: {{listen: '127.0.0.1:{api}'}}}}\n"
             f"sources: {{audit: {{type: k8s_audit_webhook, listen: '127.0.0.1:{self.port}'}}}}\n"
             f"receivers: {{file: {{type: file, path: {tmp / 'alerts.jsonl'}}}}}\n"
         )
@@ -155,6 +157,42 @@ def test_kill_9_under_load_loses_no_acknowledged_event_and_stores_none_twice(
     keys = load_verifiers([str(tmp_path / "data" / "ledger.key.pub")])
     report = verify_ledger(tmp_path / "data" / "ledger", keys=keys, jobs=1)
     assert report.ok, [str(p) for p in report.problems]
+
+
+def _metric(svc: Service, name: str) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", svc.ops, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_a_dead_detection_worker_stops_the_service_and_the_restart_detects_what_it_missed(
+    tmp_path: Path,
+) -> None:
+    svc = Service(tmp_path)
+    svc.start()
+    assert svc.proc is not None
+    (worker,) = Path(f"/proc/{svc.proc.pid}/task/{svc.proc.pid}/children").read_text().split()
+    os.kill(int(worker), signal.SIGSTOP)  # frozen: what it is sent now is stored, not detected
+    sender = Sender(svc, unique_batches(1, 100))
+    sender.run()
+    assert sender.acked == [0]
+    os.kill(int(worker), signal.SIGKILL)
+    assert svc.proc.wait(60) == 1  # it stops by itself, so that a supervisor restarts it
+    log = (tmp_path / "run.log").read_text()
+    assert "the detection worker process ended (killed by signal 9)" in log
+    alerts = tmp_path / "alerts.jsonl"
+    assert not alerts.exists() or "crash-0000-" not in alerts.read_text()
+    svc.start()  # the restart detects on the 100 stored records first
+    deadline = time.monotonic() + 30
+    while not alerts.exists() or "crash-0000-" not in alerts.read_text():
+        assert time.monotonic() < deadline, "the stored records were not detected on"
+        time.sleep(0.1)
+    assert _metric(svc, "logwarden_events_replayed_total") == 100
+    assert svc.stop() == 0
 
 
 def test_a_quiet_source_raises_an_alert_that_clears_when_it_sends_again(tmp_path: Path) -> None:

@@ -166,8 +166,10 @@ class Pipeline:
         else:
             self._sinks.start()
         self.ledger.start()
-        if through is not None and through < self.ledger.last_index:
-            self.replay = (through + 1, self.ledger.last_index)
+        # no mark: the alert state never saved one (new, or its first save did not happen)
+        first = 0 if through is None else through + 1
+        if first <= self.ledger.last_index:
+            self.replay = (first, self.ledger.last_index)
             log.warning(
                 "ledger entries %d to %d were stored but not detected on before the last "
                 "stop: detecting on them first",
@@ -197,11 +199,22 @@ class Pipeline:
     @property
     def failure(self) -> str | None:
         """Why the pipeline cannot go on, if it cannot."""
+        if self._failed is None and self.detection_lost:
+            self._failed = self._worker_ended()
+        return self._failed
+
+    @property
+    def detection_lost(self) -> bool:
+        """The detection worker process ended without being told to (killed, crashed)."""
         worker = self.worker
         running = bool(self._threads) and not self._closing.is_set()
-        if self._failed is None and worker is not None and running and not worker.alive:
-            self._failed = "the detection worker process ended"
-        return self._failed
+        return worker is not None and running and not worker.alive
+
+    def _worker_ended(self) -> str:
+        assert self.worker is not None
+        code = self.worker.returncode()
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"status {code}"
+        return f"the detection worker process ended ({how})"
 
     def stop(self) -> None:
         """Stop taking records and drain every stage: all accepted records reach the ledger,
@@ -276,7 +289,7 @@ class Pipeline:
             counts.append(len(records))
             stored.extend(records)
         if stored and not self.ledger.process(stored):
-            self._fail(batches, "; ".join(self.ledger.errors[-1:]) or "the ledger failed")
+            self._fail(batches, "; ".join(self.ledger.errors[-1:]) or "it gave no reason")
             return
         first = self.ledger.last_index - len(stored) + 1  # only this thread appends
         for i, record in enumerate(stored):
@@ -334,7 +347,7 @@ class Pipeline:
             self._seen.discard(self._seen_order.popleft())
 
     def _fail(self, batches: list[_Batch], reason: str) -> None:
-        self._failed = reason
+        self._failed = f"the ledger failed: {reason}"
         log.error("the ledger failed, logwarden takes no more records: %s", reason)
         for batch in batches:
             batch.future.set_exception(Saturated(f"not stored: {reason}", full=False))
@@ -410,9 +423,10 @@ class Pipeline:
         assert self.worker is not None
         try:
             self.worker.records(records)
-        except OSError as exc:  # the worker is gone: nothing more can be detected
-            self._failed = f"the detection worker process ended: {exc}"
-            log.error("%s; records are stored, not detected on", self._failed)
+        except OSError:  # the worker is gone: nothing more can be detected
+            if self._failed is None:
+                self._failed = self._worker_ended()
+                log.error("%s: records are stored, not detected on", self._failed)
 
     def _emit(self, alert: Alert) -> None:
         key = (alert.rule, alert.severity)

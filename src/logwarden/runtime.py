@@ -252,7 +252,7 @@ class Runtime:
 
     def _not_ready(self) -> str | None:
         if self.pipeline.failure is not None:
-            return f"the ledger failed: {self.pipeline.failure}"
+            return self.pipeline.failure
         if not self.pipeline.ready:
             return "the pipeline is not taking records"
         for t in self._tails:
@@ -282,14 +282,31 @@ class Runtime:
         self._start_tails()
         serving = asyncio.create_task(self.service.serve(self._stop))
         ready = asyncio.create_task(self._announce())
+        watch = asyncio.create_task(self._watch_detection())
         try:
             await serving
         finally:
             ready.cancel()
+            watch.cancel()
             await asyncio.to_thread(self._drain)
             await self.service.close_operations()
         failed = [t for t in self._tails if t.error is not None]
         return 1 if failed or self.pipeline.failure else 0
+
+    async def _watch_detection(self) -> None:
+        """A detection worker that ends by itself stops the service, the way the ledger's
+        failure does not: a restart cures it. What was accepted is stored first; the exit
+        status is 1, so a supervisor (systemd, the kubelet) starts logwarden again, which
+        detects first on what was stored and not yet detected on."""
+        assert self._stop is not None
+        while not self._stop.is_set():
+            await asyncio.sleep(0.5)
+            if self.pipeline.detection_lost:
+                log.error(
+                    "%s: stopping, so that a restart detects on what is stored",
+                    self.pipeline.failure,
+                )
+                self._stop.set()
 
     async def _announce(self) -> None:
         while not self.service.started:
@@ -323,7 +340,11 @@ class Runtime:
             if t.thread is not None:
                 t.thread.join()
         self.pipeline.stop()
-        log.info("logwarden stopped: everything accepted is in the ledger and was detected on")
+        failure = self.pipeline.failure
+        if failure is not None:
+            log.error("logwarden stopped: %s", failure)
+        else:
+            log.info("logwarden stopped: everything accepted is in the ledger and was detected on")
 
 
 def _listener(text: str) -> Listener:

@@ -122,6 +122,14 @@ class DetectWorker:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
+    def returncode(self, wait_secs: float = 1.0) -> int | None:
+        """How the process ended (negative: the signal that ended it), waiting up to
+        `wait_secs` for it to end; None if it still runs."""
+        if self._process is None:
+            return None
+        self._process.join(wait_secs)
+        return self._process.exitcode
+
     def records(self, records: Sequence[Record]) -> None:
         """Hand stored records to the worker (blocks while its pipe is full)."""
         rows = [
