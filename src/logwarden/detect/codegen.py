@@ -10,6 +10,7 @@ in one place: `_TEMPLATES` below is the only definition of what each operator me
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -39,15 +40,18 @@ def path_parts(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part)
 
 
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def number(value: str) -> float | None:
-    """A field value read as a number (ints exactly), or None if it is not one."""
+    """A field value read as a number (ints exactly), or None if it is not one: JSON's
+    number syntax (Python's own would also take `1_000`, ` 7 `, `inf` and `nan`)."""
+    if _NUMBER.fullmatch(value) is None:
+        return None
     try:
         return int(value)
     except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        return float(value)
 
 
 def in_networks(
@@ -100,6 +104,7 @@ _TEMPLATES = {
     "iin": _FOLD + " in {k}",
     "istartswith": _FOLD + ".startswith({k})",
     "iendswith": _FOLD + ".endswith({k})",
+    "num_eq": "(_n := _number({v})) is not None and _n == {k}",
     "num_lt": "(_n := _number({v})) is not None and _n < {k}",
     "num_le": "(_n := _number({v})) is not None and _n <= {k}",
     "num_gt": "(_n := _number({v})) is not None and _n > {k}",

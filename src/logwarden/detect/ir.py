@@ -43,7 +43,8 @@ __all__ = [
 #:  pmatch -> tuple[str, ...] of path prefixes
 #:  bcontains bstartswith -> bytes
 #:  fullmatch (the whole value matches) search (some part matches) -> compiled re.Pattern
-#:  num_lt num_le num_gt num_ge -> int | float: the value read as a number (false if not one)
+#:  num_eq num_lt num_le num_gt num_ge -> int | float: the value read as a number (false if
+#:      it is not one: JSON's number syntax, `1_000`, ` 7`, `inf` and `nan` are not)
 #:  cidr -> tuple of ipaddress networks: the value is an IP address in one of them
 #:  fieldref -> Field: the value equals that field's value (or one of its values)
 #:  exists -> None
@@ -69,6 +70,7 @@ OPS = frozenset(
         "iin",
         "istartswith",
         "iendswith",
+        "num_eq",
         "num_lt",
         "num_le",
         "num_gt",

@@ -124,6 +124,31 @@ def test_numeric_comparisons(tmp_path: Path) -> None:
     assert matches(tmp_path, det, EXEC) == [True]
 
 
+def test_numbers_compare_as_numbers(tmp_path: Path) -> None:
+    det = "sel: {requestObject.n: 1.0}\ncondition: sel\n"
+    values: list[Any] = [1, 1.0, "1", "1.00", 2, "one"]
+    events = [edit(EXEC, requestObject={"n": v}) for v in values]
+    assert matches(tmp_path, det, *events) == [True, True, True, True, False, False]
+
+
+def test_only_json_numbers_are_numbers(tmp_path: Path) -> None:
+    det = "sel: {objectRef.name|gt: 5}\ncondition: sel\n"
+    names = ["7", "6.5e0", "-7", "1_000", "infinity", "nan", " 7 ", "-inf", "0x10"]
+    events = [edit(EXEC, objectRef__name=n) for n in names]
+    assert matches(tmp_path, det, *events) == [True, True, False] + [False] * 6
+
+
+def test_a_list_of_codes_and_decisions_keeps_the_codes(tmp_path: Path) -> None:
+    # SigmaHQ writes the authorizer's decision as `responseStatus.code: ALLOW`, which the
+    # field mapping reads from the annotation; a list with a number in it is about codes
+    det = "sel: {responseStatus.code: [101, allow]}\ncondition: sel\n"
+    forbid = edit(EXEC, annotations={"authorization.k8s.io/decision": "forbid"})
+    assert matches(tmp_path, det, forbid) == [True]
+    det = "sel: {responseStatus.code: ALLOW}\ncondition: sel\n"
+    allow = edit(EXEC, annotations={"authorization.k8s.io/decision": "allow"})
+    assert matches(tmp_path, det, allow, forbid) == [True, False]
+
+
 def test_exists_and_null(tmp_path: Path) -> None:
     no_agent = edit(EXEC, userAgent=None)
     assert matches(tmp_path, "sel: {userAgent|exists: true}\ncondition: sel\n", EXEC, no_agent) == [

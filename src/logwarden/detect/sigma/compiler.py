@@ -10,7 +10,7 @@ engine's operators (`detect/ir.py`), with Sigma's semantics:
 * a field holding several values (an array) matches when one of them does;
 * `null` means the field is absent (or null); `exists` tests presence;
 * `re` searches (unanchored) with the rule's flags (`i`, `m`, `s`); `cidr` tests IP
-  membership; `gt`/`gte`/`lt`/`lte` compare numbers; `fieldref` compares two fields;
+  membership; numbers and `gt`/`gte`/`lt`/`lte` compare as numbers; `fieldref` compares two fields;
 * a value without a field (a keyword) is searched for in the whole event text.
 """
 
@@ -131,8 +131,8 @@ def _value(field: Field, value: Any, source: str) -> Node:
         return _string(field, value, cased=False)
     if isinstance(value, SigmaBool):
         return Cmp(field, "ieq", "true" if value.boolean else "false", "any")
-    if isinstance(value, SigmaNumber):
-        return Cmp(field, "eq", str(value.number), "any")
+    if isinstance(value, SigmaNumber):  # `1.0` equals 1 and "1"
+        return Cmp(field, "num_eq", value.number, "any")
     if isinstance(value, SigmaNull):
         return Not(Cmp(field, "exists"))
     if isinstance(value, SigmaExists):
