@@ -172,6 +172,20 @@ def test_exists_and_null(tmp_path: Path) -> None:
     assert matches(tmp_path, det, nulled) == [True]
 
 
+def test_exists_is_presence_whatever_the_value(tmp_path: Path) -> None:
+    # "only verifies the presence of a field, not its value, be it empty or null"
+    null_agent = {**EXEC, "userAgent": None}
+    empty = edit(EXEC, requestObject={"kind": None, "items": []})
+    absent = edit(EXEC, userAgent=None, requestObject={"spec": {}})
+    for name, present in [("userAgent", null_agent), ("requestObject.kind", empty)]:
+        det = f"sel: {{{name}|exists: true}}\ncondition: sel\n"
+        assert matches(tmp_path, det, present, absent) == [True, False], name
+        det = f"sel: {{{name}|exists: false}}\ncondition: sel\n"
+        assert matches(tmp_path, det, present, absent) == [False, True], name
+    det = "sel: {requestObject.items|exists: true}\ncondition: sel\n"
+    assert matches(tmp_path, det, empty, absent) == [True, False]
+
+
 def test_base64_and_base64offset(tmp_path: Path) -> None:
     secret = base64.b64encode(b"xxsecretyy").decode()
     event = edit(EXEC, userAgent=secret)

@@ -8,7 +8,8 @@ engine's operators (`detect/ir.py`), with Sigma's semantics:
 * strings compare case-insensitively (ASCII letters), `*` and `?` are wildcards; a
   `cased` string compares exactly;
 * a field holding several values (an array) matches when one of them does;
-* `null` means the field is absent (or null); `exists` tests presence;
+* `null` means the field is absent (or null); `exists` tests presence, a null or empty
+  value included;
 * `re` searches (unanchored) with the rule's flags (`i`, `m`, `s`); `cidr` tests IP
   membership; numbers and `gt`/`gte`/`lt`/`lte` compare as numbers; `fieldref` compares two fields;
 * a value without a field (a keyword) is searched for in the whole event text.
@@ -47,7 +48,7 @@ from sigma.types import (
 
 from logwarden.detect.codegen import ASCII_LOWER
 from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, simplify
-from logwarden.detect.sigma.fields import KEYWORDS, resolve
+from logwarden.detect.sigma.fields import KEYWORDS, presence, resolve
 from logwarden.errors import RuleError
 
 __all__ = ["compile_condition", "fields_used"]
@@ -135,8 +136,6 @@ def _value(field: Field, value: Any, source: str) -> Node:
         return Cmp(field, "num_eq", value.number, "any")
     if isinstance(value, SigmaNull):
         return Not(Cmp(field, "exists"))
-    if isinstance(value, SigmaExists):
-        return Cmp(field, "exists") if value.exists else Not(Cmp(field, "exists"))
     if isinstance(value, SigmaRegularExpression):
         flags = 0
         for flag in value.flags:
@@ -196,7 +195,11 @@ def _node(cond: Any, source: str) -> Node:
     if isinstance(cond, ConditionNOT):
         return Not(_node(cond.args[0], source))
     if isinstance(cond, ConditionFieldEqualsValueExpression):
-        return _value(resolve(source, cond.field), cond.value, source)
+        field = resolve(source, cond.field)
+        if isinstance(cond.value, SigmaExists):  # presence, whatever the value (null, [])
+            present = Cmp(presence(cond.field), "exists")
+            return present if cond.value.exists else Not(present)
+        return _value(field, cond.value, source)
     if isinstance(cond, ConditionValueExpression):
         return _keyword(cond.value)
     raise RuleError(f"condition element {type(cond).__name__} is not supported")

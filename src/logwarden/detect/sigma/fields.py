@@ -35,7 +35,7 @@ from logwarden.errors import RuleError
 from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
 from logwarden.records import Record
 
-__all__ = ["KEYWORDS", "resolve"]
+__all__ = ["KEYWORDS", "presence", "resolve"]
 
 _encode = msgspec.json.encode
 _RAW: dict[str, Callable[[Record], Any]] = {
@@ -128,6 +128,43 @@ def _pointer(pointer: str, audit: bool) -> Field:
         return _text(value)
 
     return Field(pointer, extract, cost=10 if part is not None else 20)
+
+
+def _present(value: Any, steps: list[str]) -> bool:
+    """Whether `steps` lead to a member below `value` (entering arrays at every step),
+    whatever its value: null and an empty array are present."""
+    if not steps:
+        return True
+    if isinstance(value, list):
+        return any(_present(element, steps) for element in value)
+    if isinstance(value, dict) and steps[0] in value:
+        return _present(value[steps[0]], steps[1:])
+    return False
+
+
+def _steps(name: str) -> list[str]:
+    if name.startswith("/"):
+        return [t.replace("~1", "/").replace("~0", "~") for t in name.split("/")[1:]]
+    return name.split(".")
+
+
+_presences: dict[str, Field] = {}
+
+
+def presence(name: str) -> Field:
+    """Whether the event has the field `name` at all (Sigma's `exists`, which "only
+    verifies the presence of a field, not its value, be it empty or null"): "" when it
+    has, None when not. Read from the whole event, since a typed view cannot tell a null
+    member from a missing one."""
+    field = _presences.get(name)
+    if field is None:
+        steps = _steps(name)
+
+        def extract(rec: Record) -> str | None:
+            return "" if _present(document(rec), steps) else None
+
+        field = _presences[name] = Field(f"{name}|exists", extract, cost=20)
+    return field
 
 
 def _raw_text(rec: Record) -> str | None:
