@@ -228,6 +228,27 @@ def test_keywords_search_the_whole_event(tmp_path: Path) -> None:
     assert matches(tmp_path, det, EXEC, trace("attach_pod.json")) == [True, False]
 
 
+def test_keywords_search_values_as_they_are_not_json_text(tmp_path: Path) -> None:
+    # the apiserver's encoder writes & as \u0026; a backslash is escaped in JSON
+    uri = edit(EXEC, requestURI="/api/v1/pods?limit=500&watch=true")
+    path = tmp_path / "escaped.jsonl"
+    path.write_text(json.dumps(uri).replace("&", "\\u0026") + "\n")
+    assert "\\u0026" in path.read_text()
+    rule = tmp_path / "kw.yml"
+    rule.write_text(
+        "title: T\nlogsource: {product: kubernetes, service: audit}\n"
+        "detection:\n    keywords: ['limit=500&watch']\n    condition: keywords\n"
+    )
+    assert run_detect([path], [rule], match="all").alerts
+    windows = edit(EXEC, objectRef__name="C:\\Windows")
+    det = "keywords:\n    - 'C:\\Windows'\ncondition: keywords\n"
+    assert matches(tmp_path, det, windows, EXEC) == [True, False]
+    # member names and JSON syntax are not the event's values
+    for keyword in ["requestURI", '\'"verb":"create"\'', "101"]:
+        det = f"keywords:\n    - {keyword}\ncondition: keywords\n"
+        assert matches(tmp_path, det, EXEC) == [keyword == "101"], keyword
+
+
 def test_conditions_and_or_not_and_of_them(tmp_path: Path) -> None:
     det = """
     sel_exec: {objectRef.subresource: exec}

@@ -12,7 +12,7 @@ engine's operators (`detect/ir.py`), with Sigma's semantics:
   value included;
 * `re` searches (unanchored) with the rule's flags (`i`, `m`, `s`); `cidr` tests IP
   membership; numbers and `gt`/`gte`/`lt`/`lte` compare as numbers; `fieldref` compares two fields;
-* a value without a field (a keyword) is searched for in the whole event text.
+* a value without a field (a keyword) is searched for in every value of the event.
 """
 
 from __future__ import annotations
@@ -166,6 +166,9 @@ def _keyword(value: Any) -> Node:
         return _match(KEYWORDS, parts, cased=isinstance(value, SigmaCasedString))
     if isinstance(value, SigmaExpansion):
         return Or(tuple(_keyword(v) for v in value.values))
+    if isinstance(value, SigmaNumber):
+        star = SpecialChars.WILDCARD_MULTI
+        return _match(KEYWORDS, [star, str(value.number), star], cased=True)
     raise RuleError(f"keyword {value!r} of type {type(value).__name__} is not supported")
 
 

@@ -33,6 +33,7 @@ from logwarden.detect.audit_fields import (
 from logwarden.detect.ir import Field
 from logwarden.errors import RuleError
 from logwarden.normalize.k8s_audit import SOURCE as K8S_AUDIT
+from logwarden.normalize.k8s_audit import json_value
 from logwarden.records import Record
 
 __all__ = ["KEYWORDS", "presence", "resolve"]
@@ -167,12 +168,53 @@ def presence(name: str) -> Field:
     return field
 
 
-def _raw_text(rec: Record) -> str | None:
-    return rec.raw.decode("utf-8", "replace")
+def _leaves(value: Any, out: list[str]) -> None:
+    if isinstance(value, dict):
+        for member in value.values():
+            _leaves(member, out)
+    elif isinstance(value, list):
+        for element in value:
+            _leaves(element, out)
+    else:
+        text = _text(value)
+        if text is not None:
+            out.append(text)
 
 
-#: The whole event as text, which Sigma keywords (values without a field) search.
-KEYWORDS = Field("<keywords>", _raw_text)
+def _json_of(rec: Record) -> Any:
+    """The record as received, as JSON values, or MISSING for a record that is text (an
+    access log line, a journal entry's message)."""
+    if rec.source == K8S_AUDIT:
+        return document(rec)
+    if rec.raw[:1] not in (b"{", b"["):
+        return MISSING
+    try:
+        return json_value(rec.raw)
+    except msgspec.DecodeError:
+        return MISSING
+
+
+def _values(rec: Record) -> list[str] | None:
+    cache = rec.cache
+    if cache is not None and "kw" in cache:
+        found: list[str] | None = cache["kw"]
+        return found
+    out: list[str] = []
+    doc = _json_of(rec)
+    if doc is not MISSING:
+        _leaves(doc, out)
+    else:
+        out.append(rec.raw.decode("utf-8", "replace"))
+    if rec.cache is None:
+        rec.cache = {}
+    rec.cache["kw"] = out or None
+    return out or None
+
+
+#: Every value of the event (strings as they are, numbers and booleans as JSON; not the
+#: member names), which Sigma keywords (values without a field) search: "across an entire
+#: event". A record received as text (an access log line) is that text.
+KEYWORDS = Field("<keywords>", _values, is_list=True, cost=20)
 
 _made: dict[tuple[str, str], Field] = {}
 
