@@ -13,9 +13,12 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from logwarden.detect.ir import And, Cmp, Const, Field, Node, Not, Or, walk
+from logwarden.normalize.base import MalformedInput
+from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 
 __all__ = [
     "ASCII_LOWER",
@@ -28,6 +31,7 @@ __all__ = [
     "number",
     "path_parts",
     "pmatch",
+    "time_part",
 ]
 
 
@@ -52,6 +56,28 @@ def number(value: str) -> float | None:
         return int(value)
     except ValueError:
         return float(value)
+
+
+_TIME_PARTS: dict[str, Callable[[datetime], int]] = {
+    "minute": lambda t: t.minute,
+    "hour": lambda t: t.hour,
+    "day": lambda t: t.day,
+    "week": lambda t: t.isocalendar().week,
+    "month": lambda t: t.month,
+    "year": lambda t: t.year,
+}
+
+
+def time_part(value: str, part: tuple[str, int]) -> bool:
+    """The value is an RFC 3339 time whose `part` (minute, hour, day of the month, ISO
+    week, month, year; in UTC) is the number given."""
+    try:
+        ns = parse_rfc3339_ns(value)
+    except MalformedInput:
+        return False
+    when = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
+    unit, number = part
+    return _TIME_PARTS[unit](when) == number
 
 
 def in_networks(
@@ -110,6 +136,7 @@ _TEMPLATES = {
     "num_gt": "(_n := _number({v})) is not None and _n > {k}",
     "num_ge": "(_n := _number({v})) is not None and _n >= {k}",
     "cidr": "_in_networks({v}, {k})",
+    "timepart": "_time_part({v}, {k})",
     "bcontains": "{k} in {v}.encode()",
     "bstartswith": "{v}.encode().startswith({k})",
     "fullmatch": "{k}.fullmatch({v}) is not None",
@@ -149,6 +176,7 @@ class Builder:
             "_pmatch": pmatch,
             "_number": number,
             "_in_networks": in_networks,
+            "_time_part": time_part,
             "_ASCII_LOWER": ASCII_LOWER,
             "__builtins__": {"all": all, "any": any, "bool": bool, "str": str, "list": list},
         }

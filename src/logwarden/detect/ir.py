@@ -46,6 +46,8 @@ __all__ = [
 #:  num_eq num_lt num_le num_gt num_ge -> int | float: the value read as a number (false if
 #:      it is not one: JSON's number syntax, `1_000`, ` 7`, `inf` and `nan` are not)
 #:  cidr -> tuple of ipaddress networks: the value is an IP address in one of them
+#:  timepart -> (unit, number): the value is an RFC 3339 time whose minute, hour, day,
+#:      week, month or year (UTC) is the number
 #:  fieldref -> Field: the value equals that field's value (or one of its values)
 #:  exists -> None
 OPS = frozenset(
@@ -76,6 +78,7 @@ OPS = frozenset(
         "num_gt",
         "num_ge",
         "cidr",
+        "timepart",
         "fieldref",
         "exists",
     }

@@ -149,6 +149,30 @@ def test_a_list_of_codes_and_decisions_keeps_the_codes(tmp_path: Path) -> None:
     assert matches(tmp_path, det, allow, forbid) == [True, False]
 
 
+@pytest.mark.parametrize(
+    ("modifier", "number", "expected"),
+    [
+        ("minute", 38, True),
+        ("hour", 13, True),
+        ("hour", 14, False),
+        ("day", 26, True),
+        ("week", 43, True),
+        ("month", 10, True),
+        ("year", 2018, True),
+        ("year", 2019, False),
+    ],
+)
+def test_time_modifiers_read_a_part_of_the_time(
+    tmp_path: Path, modifier: str, number: int, expected: bool
+) -> None:
+    # EXEC's stageTimestamp is 2018-10-26T13:38:34.902914Z (a Friday of ISO week 43)
+    det = f"sel: {{stageTimestamp|{modifier}: {number}}}\ncondition: sel\n"
+    assert matches(tmp_path, det, EXEC) == [expected]
+    # a value that is not a time has no hour
+    det = "sel: {objectRef.name|hour: 13}\ncondition: sel\n"
+    assert matches(tmp_path, det, edit(EXEC, objectRef__name="13")) == [False]
+
+
 def test_exists_and_null(tmp_path: Path) -> None:
     no_agent = edit(EXEC, userAgent=None)
     assert matches(tmp_path, "sel: {userAgent|exists: true}\ncondition: sel\n", EXEC, no_agent) == [

@@ -12,6 +12,7 @@ engine's operators (`detect/ir.py`), with Sigma's semantics:
   value included;
 * `re` searches (unanchored) with the rule's flags (`i`, `m`, `s`); `cidr` tests IP
   membership; numbers and `gt`/`gte`/`lt`/`lte` compare as numbers; `fieldref` compares two fields;
+  `minute`, `hour`, `day`, `week`, `month`, `year` compare that part of a time (UTC);
 * a value without a field (a keyword) is searched for in every value of the event.
 """
 
@@ -43,6 +44,7 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
 )
 
@@ -132,6 +134,8 @@ def _value(field: Field, value: Any, source: str) -> Node:
         return _string(field, value, cased=False)
     if isinstance(value, SigmaBool):
         return Cmp(field, "ieq", "true" if value.boolean else "false", "any")
+    if isinstance(value, SigmaTimestampPart):  # `hour: 13` (a SigmaNumber too)
+        return Cmp(field, "timepart", (value.timestamp_part.name.lower(), value.number), "any")
     if isinstance(value, SigmaNumber):  # `1.0` equals 1 and "1"
         return Cmp(field, "num_eq", value.number, "any")
     if isinstance(value, SigmaNull):
