@@ -208,6 +208,9 @@ def test_exists_is_presence_whatever_the_value(tmp_path: Path) -> None:
         assert matches(tmp_path, det, present, absent) == [False, True], name
     det = "sel: {requestObject.items|exists: true}\ncondition: sel\n"
     assert matches(tmp_path, det, empty, absent) == [True, False]
+    det = "sel: {/annotations/authorization.k8s.io~1reason|exists: true}\ncondition: sel\n"
+    null_reason = edit(EXEC, annotations={"authorization.k8s.io/reason": None})
+    assert matches(tmp_path, det, null_reason, edit(EXEC, annotations={})) == [True, False]
 
 
 def test_base64_and_base64offset(tmp_path: Path) -> None:

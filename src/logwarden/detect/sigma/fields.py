@@ -111,8 +111,22 @@ _TYPED_LISTS = {
 }
 
 
+def _tokens(pointer: str) -> list[str]:
+    """The reference tokens of a JSON pointer (RFC 6901), unescaped."""
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+
+def _step(value: Any, token: str) -> Any:
+    """One pointer step: an object's member or an array's element, or MISSING."""
+    if isinstance(value, dict) and token in value:
+        return value[token]
+    if isinstance(value, list) and token.isdigit() and int(token) < len(value):
+        return value[int(token)]
+    return MISSING
+
+
 def _pointer(pointer: str, audit: bool) -> Field:
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    tokens = _tokens(pointer)
     part = _RAW.get(tokens[0]) if audit and tokens else None
     if part is not None:
         tokens = tokens[1:]
@@ -120,12 +134,7 @@ def _pointer(pointer: str, audit: bool) -> Field:
     def extract(rec: Record) -> str | None:
         value: Any = part(rec) if part is not None else document(rec)
         for token in tokens:
-            if isinstance(value, dict) and token in value:
-                value = value[token]
-            elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-                value = value[int(token)]
-            else:
-                return None
+            value = _step(value, token)
         return _text(value)
 
     return Field(pointer, extract, cost=10 if part is not None else 20)
@@ -143,12 +152,6 @@ def _present(value: Any, steps: list[str]) -> bool:
     return False
 
 
-def _steps(name: str) -> list[str]:
-    if name.startswith("/"):
-        return [t.replace("~1", "/").replace("~0", "~") for t in name.split("/")[1:]]
-    return name.split(".")
-
-
 _presences: dict[str, Field] = {}
 
 
@@ -159,10 +162,20 @@ def presence(name: str) -> Field:
     member from a missing one."""
     field = _presences.get(name)
     if field is None:
-        steps = _steps(name)
+        if name.startswith("/"):
+            tokens = _tokens(name)
 
-        def extract(rec: Record) -> str | None:
-            return "" if _present(document(rec), steps) else None
+            def extract(rec: Record) -> str | None:
+                value = document(rec)
+                for token in tokens:
+                    value = _step(value, token)
+                return None if value is MISSING else ""
+
+        else:
+            steps = name.split(".")
+
+            def extract(rec: Record) -> str | None:
+                return "" if _present(document(rec), steps) else None
 
         field = _presences[name] = Field(f"{name}|exists", extract, cost=20)
     return field
