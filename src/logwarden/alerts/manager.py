@@ -117,8 +117,9 @@ class AlertManager:
         self._dirty_alerts: set[str] = set()
         self._dirty_groups: set[str] = set()
         self._forget: set[str] = set()
-        #: alerts acknowledged or resolved since the last tick (their walks hear of it)
-        self._closed: list[AlertState] = []
+        #: what escalations say about alerts acknowledged or resolved since the last tick:
+        #: made when it happens, before a new occurrence can start the alert's next walk
+        self._escalated: list[Notification] = []
 
     # -- state --------------------------------------------------------------------------
 
@@ -181,8 +182,7 @@ class AlertManager:
     def _park(self) -> None:
         """Leave in the state file what it holds and was least recently used (`Tracked`):
         not what changed since the last save, nor a group due soon."""
-        closed = {id(state) for state in self._closed}
-        self.alerts.park(lambda fp, state: fp in self._dirty_alerts or id(state) in closed)
+        self.alerts.park(lambda fp, state: fp in self._dirty_alerts)
         soon = self._now + _SOON_NS
         self.groups.park(
             lambda key, group: (
@@ -227,6 +227,10 @@ class AlertManager:
             state.links.append(link)
             del state.links[:-LINKS_KEPT]
             return
+        if state is not None and at <= state.first_ns:
+            # a new episode starts after the last one (its walks and notifications are
+            # told apart by it), even when its event is no newer
+            at = state.first_ns + 1
         state = self.alerts[fp] = AlertState(
             fingerprint=fp,
             labels=_labels(alert),
@@ -250,7 +254,7 @@ class AlertManager:
 
     def _join(self, node: RouteNode, state: AlertState, now_ns: int) -> None:
         labels = node.group_labels(state.labels)
-        key = node.id + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+        key = node.id + "{" + ",".join(f"{k}={_quoted(v)}" for k, v in labels.items()) + "}"
         group = self.groups.get(key)
         if group is None:
             group = _Group(
@@ -323,7 +327,7 @@ class AlertManager:
             self._changed(self.groups[key], now_ns)
         if self._inhibitor.update(state):
             self._all_changed(now_ns)
-        self._closed.append(state)
+        self._escalated += self.escalations.changed(state, now_ns)
 
     # -- time -----------------------------------------------------------------------------
 
@@ -332,7 +336,7 @@ class AlertManager:
         self._now = now_ns
         if now_ns - self._swept >= _SWEEP_NS:
             self._sweep(now_ns)
-        out = self._updates(now_ns)
+        out = self._updates()
         out += self.escalations.due(now_ns, self.alerts.get)
         for key in self._group_timers.due(now_ns):
             group = self.groups.get(key)
@@ -349,7 +353,7 @@ class AlertManager:
     def drain(self, now_ns: int) -> list[Notification]:
         """What changed and was not yet notified, at once (the service is stopping): no
         group waits out its group_wait or group_interval, nothing repeats or escalates."""
-        out = self._updates(now_ns)
+        out = self._updates()
         for key in self._recheck:  # the parked groups that may have changed
             self.groups.get(key)
         self._recheck.clear()
@@ -360,17 +364,14 @@ class AlertManager:
     def next_due_ns(self) -> int:
         """When `tick` has something to do next (if nothing arrives before)."""
         due = min(self._group_timers.next_ns(), self.escalations.next_ns())
-        if self._closed:
+        if self._escalated:
             return 0
         if self._resolve_timeout and self._seen:
             due = min(due, self._swept + _SWEEP_NS)
         return due
 
-    def _updates(self, now_ns: int) -> list[Notification]:
-        out: list[Notification] = []
-        closed, self._closed = self._closed, []
-        for state in closed:
-            out += self.escalations.changed(state, now_ns)
+    def _updates(self) -> list[Notification]:
+        out, self._escalated = self._escalated, []
         return out
 
     def _sweep(self, now_ns: int) -> None:
@@ -544,3 +545,9 @@ def _min_repeat(node: RouteNode, resend: set[str], resend_ns: int) -> int:
     if any(r in resend for r in node.receivers):
         return min(node.repeat_interval_ns, resend_ns)
     return node.repeat_interval_ns
+
+
+def _quoted(value: str) -> str:
+    """A label value in a group key, quoted and escaped as JSON: two label sets never give
+    one key (a value may hold `",`)."""
+    return msgspec.json.encode(value).decode()
