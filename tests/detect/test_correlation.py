@@ -281,3 +281,215 @@ def test_a_correlation_of_a_rule_that_failed_to_load_is_an_error_not_a_crash(
     with pytest.raises(RuleError) as caught:
         load_rules([str(tmp_path)])
     assert "burst.yml" in str(caught.value) or "base" in str(caught.value)
+
+
+EXEC_BY_ID = """
+title: Exec by ID
+name: exec_by_id
+id: 5638f7c0-ac70-491d-8465-2a65075e0d86
+logsource: {product: kubernetes, service: audit}
+detection:
+    sel: {objectRef.subresource: exec}
+    condition: sel
+---
+"""
+
+
+def test_an_alias_keyed_by_name_applies_where_rules_give_the_id(tmp_path: Path) -> None:
+    # Sigma: alias keys are rule names; `rules` may refer to the same rule by its id
+    corr = EXEC_BY_ID + textwrap.dedent("""
+        title: Read then exec by one user
+        correlation:
+            type: temporal
+            rules: [secret_read, 5638f7c0-ac70-491d-8465-2a65075e0d86]
+            group-by: [who]
+            timespan: 1m
+            aliases:
+                who:
+                    secret_read: user.username
+                    exec_by_id: user.username
+        """)
+    alerts = run(tmp_path, corr, [at(SECRET, 0), at(trace("exec_pod.json"), 10)])
+    (alert,) = [a for a in alerts if a.source == "correlation"]
+    assert alert.output_fields["who"] == "minikube-user"
+
+
+def test_an_alias_naming_an_unknown_rule_is_an_error(tmp_path: Path) -> None:
+    corr = EVENT_COUNT.replace("group-by: [user.username]", "group-by: [who]") + textwrap.indent(
+        "aliases:\n    who:\n        secret_reed: user.username\n", "    "
+    )
+    with pytest.raises(RuleError, match="alias 'who' names rule 'secret_reed'"):
+        run(tmp_path, corr, [])
+
+
+CHAINED = """
+title: Many reads
+name: many_reads
+correlation:
+    type: event_count
+    rules: [secret_read]
+    group-by: [user.username]
+    timespan: 1m
+    condition: {gte: 2}
+---
+title: Many reads then exec
+correlation:
+    type: temporal_ordered
+    rules: [many_reads, exec]
+    group-by: [user.username]
+    timespan: 5m
+"""
+
+
+def test_a_correlation_may_refer_to_a_correlation(tmp_path: Path) -> None:
+    # the spec's example: many failed logins followed by a successful login
+    exec_ = trace("exec_pod.json")
+    alerts = run(tmp_path, CHAINED, [at(SECRET, 0), at(SECRET, 10), at(exec_, 100)])
+    (alert,) = alerts  # the referenced correlation raises no alert of its own
+    assert alert.rule == "Many reads then exec"
+    assert alert.output_fields["user.username"] == "minikube-user"
+    assert alert.output_fields["count"] == 2
+    assert alert.time.startswith("2024-05-17T08:01:40")
+    assert run(tmp_path, CHAINED, [at(exec_, 0), at(SECRET, 10), at(SECRET, 20)]) == []
+    assert run(tmp_path, CHAINED, [at(SECRET, 0), at(exec_, 5), at(SECRET, 10)]) == []
+    others = [at(SECRET, 0), at(SECRET, 10), at(exec_, 100, user__username="other")]
+    assert run(tmp_path, CHAINED, others) == []  # grouped by the reads' user
+
+
+def test_generate_makes_a_referenced_correlation_alert_too(tmp_path: Path) -> None:
+    generating = CHAINED + "    generate: true\n"
+    events = [at(SECRET, 0), at(SECRET, 10), at(trace("exec_pod.json"), 100)]
+    # what the correlation refers to raises its alerts: the correlation and the base rule
+    assert sorted(a.rule for a in run(tmp_path, generating, events)) == [
+        "Exec",
+        "Many reads",
+        "Many reads then exec",
+    ]
+
+
+QUIET_THEN_EXEC = """
+title: Quiet reader
+name: quiet_reader
+correlation:
+    type: event_count
+    rules: [secret_read]
+    group-by: [user.username]
+    timespan: 1m
+    condition: {lt: 2}
+---
+title: Quiet reader then exec
+correlation:
+    type: temporal_ordered
+    rules: [quiet_reader, exec]
+    group-by: [user.username]
+    timespan: 5m
+"""
+
+
+def test_a_referenced_window_close_matches_at_the_end_of_its_window(tmp_path: Path) -> None:
+    # the quiet window [0 s, 60 s] is known only when it closes: an exec at 30 s is before it
+    exec_ = trace("exec_pod.json")
+    for after in (61, 90):  # found closed as the exec is processed, or by a scan before it
+        (alert,) = run(tmp_path, QUIET_THEN_EXEC, [at(SECRET, 0), at(exec_, after)])
+        assert alert.rule == "Quiet reader then exec"
+    assert run(tmp_path, QUIET_THEN_EXEC, [at(SECRET, 0), at(exec_, 30)]) == []
+    assert run(tmp_path, QUIET_THEN_EXEC, [at(SECRET, 0), at(SECRET, 5), at(exec_, 90)]) == []
+
+
+def test_windows_closing_together_take_the_referenced_matches_first(tmp_path: Path) -> None:
+    # at 115 s (the watermark, 5 s behind the read at 120 s) the quiet window [1 s, 61 s]
+    # and the window [0 s, 100 s] of the correlation referring to it close: the quiet match
+    # at 61 s falls in the latter, so it counts there before that window is judged
+    quiet_and_exec = QUIET_THEN_EXEC.replace("then exec", "and exec").replace(
+        "type: temporal_ordered", "type: event_count"
+    )
+    quiet_and_exec = quiet_and_exec.replace(
+        "timespan: 5m", "timespan: 100s\n    condition: {eq: 2}"
+    )
+    events = [at(trace("exec_pod.json"), 0), at(SECRET, 1), at(SECRET, 120, user__username="b")]
+    (alert,) = run(tmp_path, quiet_and_exec, events)
+    assert alert.output_fields == {
+        **alert.output_fields,
+        "user.username": "minikube-user",
+        "count": 2,
+    }
+
+
+@pytest.mark.parametrize("chained", [CHAINED, QUIET_THEN_EXEC])
+def test_chained_correlations_replay_out_of_order_as_sorted(tmp_path: Path, chained: str) -> None:
+    rnd = random.Random(7)
+    exec_ = trace("exec_pod.json")
+    times = sorted(rnd.uniform(0, 900) for _ in range(80))
+    events = [
+        at(SECRET if rnd.random() < 0.7 else exec_, t, user__username=f"u{i % 3}")
+        for i, t in enumerate(times)
+    ]
+    shuffled = list(events)
+    for i in range(0, len(shuffled) - 1, 2):  # swap neighbours: at most a few seconds apart
+        if times[i + 1] - times[i] < 4:
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    key = sorted((a.rule, a.time, a.fingerprint) for a in run(tmp_path, chained, events))
+    assert key and shuffled != events
+    assert sorted((a.rule, a.time, a.fingerprint) for a in run(tmp_path, chained, shuffled)) == key
+
+
+def test_chained_group_by_must_be_a_group_by_field_of_the_referenced_correlation(
+    tmp_path: Path,
+) -> None:
+    corr = CHAINED.replace(
+        "    group-by: [user.username]\n    timespan: 5m", "    group-by: [verb]\n    timespan: 5m"
+    )
+    with pytest.raises(
+        RuleError, match="'verb' is not a group-by field of correlation 'Many reads'"
+    ):
+        run(tmp_path, corr, [])
+
+
+def test_correlations_may_not_refer_to_each_other_in_a_cycle(tmp_path: Path) -> None:
+    corr = CHAINED.replace("rules: [secret_read]", "rules: [secret_read, after_reads]")
+    corr += "name: after_reads\n"
+    with pytest.raises(RuleError, match="cycle"):
+        run(tmp_path, corr, [])
+
+
+ANY_GET = """
+title: Any get
+name: any_get
+logsource: {product: kubernetes, service: audit}
+detection:
+    sel: {verb: get}
+    condition: sel
+---
+"""
+
+
+def test_event_count_counts_an_event_once_whatever_rules_it_matches(tmp_path: Path) -> None:
+    corr = ANY_GET + EVENT_COUNT.replace("[secret_read]", "[secret_read, any_get]").replace(
+        "{gte: 3}", "{gte: 2}"
+    )
+    assert run(tmp_path, corr, [at(SECRET, 0)]) == []
+    alerts = run(tmp_path, corr, [at(SECRET, 0), at(SECRET, 1), at(SECRET, 2)])
+    (alert,) = alerts  # the second read fires; the third starts over, alone
+    assert alert.output_fields["count"] == 2
+    assert len(set(alert.output_fields["audit_ids"])) == 2
+
+
+def test_alerts_list_each_audit_id_once(tmp_path: Path) -> None:
+    corr = ANY_GET + TEMPORAL.format(kind="temporal").replace("exec]", "any_get]")
+    (alert,) = run(tmp_path, corr, [at(SECRET, 0)])  # one event matches both rules
+    assert alert.output_fields["count"] == 2
+    assert alert.output_fields["audit_ids"] == ["00000000-0000-4000-8000-000000000000"]
+
+
+def test_temporal_ordered_judges_its_condition_on_the_rules_matched_in_order(
+    tmp_path: Path,
+) -> None:
+    exec_ = trace("exec_pod.json")
+    partial = TEMPORAL.format(kind="temporal_ordered") + "    condition: {gte: 1}\n"
+    (alert,) = run(tmp_path, partial, [at(SECRET, 0)])
+    assert alert.output_fields["count"] == 1
+    assert run(tmp_path, partial, [at(exec_, 0)]) == []  # exec alone is not the order's start
+    unfinished = TEMPORAL.format(kind="temporal_ordered") + "    condition: {lt: 2}\n"
+    (alert,) = run(tmp_path, unfinished, [at(SECRET, 0)])  # judged when the window closes
+    assert alert.output_fields["count"] == 1
+    assert run(tmp_path, unfinished, [at(SECRET, 0), at(exec_, 10)]) == []

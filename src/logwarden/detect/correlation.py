@@ -2,15 +2,26 @@
 
 The four Sigma correlation types, evaluated as a stream over event time:
 
-* ``event_count``: matches of the base rules per group within `timespan`;
+* ``event_count``: events its rules matched per group within `timespan` (an event that
+  matches several of them counts once);
 * ``value_count``: distinct values of one field among those matches;
-* ``temporal``: every base rule matched within `timespan` (in any order);
-* ``temporal_ordered``: the base rules matched in the given order within `timespan`.
+* ``temporal``: how many of its rules matched within `timespan` (in any order);
+* ``temporal_ordered``: how many of its rules matched in the given order within
+  `timespan` (how far the chain of matches in that order reaches).
 
 Windows slide: for `gt`/`gte` conditions an alert fires as soon as the matches of the last
 `timespan` satisfy it, and the group starts over. Conditions that can only be judged once
 a window is over (`lt`, `lte`, `eq`, `neq`) use a window that opens at the group's first
 match and are judged when it closes.
+
+A correlation may refer to correlations (Sigma's chaining): an alert of the referenced one
+is a match of the one that refers to it, at the time the referenced condition held (the
+match that met a `gt`/`gte` condition; for the others, the end of the window), with the
+referenced correlation's group values as its fields and the audit ID of the last event
+behind the referenced alert. The windows of a referenced
+correlation judged at the close are closed before any later match is processed, so these
+matches come in event-time order too. A referenced correlation raises alerts of its own
+only if a correlation that refers to it says `generate: true`, as base rules do.
 
 Replay is deterministic: matches are buffered and processed in event-time order once the
 watermark (the latest event time seen, minus the allowed lateness) has passed them, so
@@ -58,11 +69,11 @@ _NOTHING: list[Alert] = []  # returned when nothing is due (never appended to)
 
 @dataclass
 class Correlation:
-    """One correlation rule, with its base rules resolved to their names in the engine."""
+    """One correlation rule, with the rules it refers to resolved to their names in the engine."""
 
     name: str
     kind: str
-    rules: tuple[str, ...]  # base rule names, in the rule's order
+    rules: tuple[str, ...]  # names of the base rules and correlations, in the rule's order
     timespan_ns: int
     op: str
     count: int
@@ -71,12 +82,22 @@ class Correlation:
     group_fields: dict[str, tuple[Field, ...]] = field(default_factory=dict)
     #: value_count: per base rule name, the field whose distinct values are counted
     value_fields: dict[str, Field] = field(default_factory=dict)
+    #: per referenced correlation name, which of its group-by fields gives each of `group_by`
+    #: (aliases resolved): its alerts hold its group values under those names
+    chained_group: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: value_count: per referenced correlation name, its group-by field whose values count
+    chained_value: dict[str, str] = field(default_factory=dict)
     priority: str = "Warning"
     severity: str = "medium"
     tags: tuple[str, ...] = ()
     desc: str = ""
     origin: str = ""
     generate: bool = False
+
+    @property
+    def base_rules(self) -> tuple[str, ...]:
+        """The detection rules among `rules` (the others are correlations)."""
+        return tuple(name for name in self.rules if name not in self.chained_group)
 
 
 class _Event(msgspec.Struct, gc=False):
@@ -123,7 +144,12 @@ class _Plan:
 
 
 class Correlator:
-    """Feeds base-rule matches through every correlation that uses them."""
+    """Feeds base-rule matches through every correlation that uses them, and the alerts of
+    referenced correlations through the correlations that refer to them.
+
+    A referenced correlation must come before those that refer to it in `correlations`
+    (its windows close first at `flush`), and its name must be that of no other.
+    """
 
     def __init__(
         self,
@@ -140,11 +166,29 @@ class Correlator:
         #: key and of its counted value for that rule
         self._feeds: dict[str, list[tuple[int, tuple[Extractor, ...], Extractor | None]]] = {}
         for i, corr in enumerate(self.correlations):
-            for rule in dict.fromkeys(corr.rules):
+            for rule in dict.fromkeys(corr.base_rules):
                 fields = tuple(f.extract for f in corr.group_fields.get(rule, ()))
                 vf = corr.value_fields.get(rule)
                 feed = (i, fields, vf.extract if vf is not None else None)
                 self._feeds.setdefault(rule, []).append(feed)
+        #: per correlation: each correlation its alerts are matches of, with the positions in
+        #: its group key of that correlation's group key and of its counted value
+        self._chains: list[list[tuple[int, tuple[int, ...], int | None]]] = [
+            [] for _ in self.correlations
+        ]
+        for j, corr in enumerate(self.correlations):
+            for name, grouped in corr.chained_group.items():
+                i = self._referenced(j, name)
+                by = self.correlations[i].group_by
+                counted = corr.chained_value.get(name)
+                at = by.index(counted) if counted is not None else None
+                self._chains[i].append((j, tuple(by.index(f) for f in grouped), at))
+        #: whether each correlation raises its alerts: a referenced one only with `generate`
+        self._raises = [self._raises_alerts(corr) for corr in self.correlations]
+        #: referenced correlations judged when a window closes: closed in event-time order
+        self._closing = [
+            i for i, plan in enumerate(self._plans) if self._chains[i] and not plan.at_once
+        ]
         self._groups: list[dict[tuple[str | None, ...], _Group]] = [{} for _ in correlations]
         self._pending: list[tuple[int, int, int, _Event]] = []
         self._arrival = itertools.count()
@@ -159,20 +203,45 @@ class Correlator:
         #: groups dropped because a correlation had `max_groups` of them
         self.overflow = 0
 
-    def observe(self, rule: str, record: Record) -> list[Alert]:
-        """A base rule matched `record`; returns the alerts now due."""
+    def _referenced(self, j: int, name: str) -> int:
+        """The position of the correlation `name` that correlation `j` refers to."""
+        found = [i for i, corr in enumerate(self.correlations) if corr.name == name]
+        if len(found) != 1 or found[0] >= j:
+            raise ValueError(
+                f"correlation '{self.correlations[j].name}' refers to correlation '{name}': "
+                "it must be one correlation of that name, given before it"
+            )
+        return found[0]
+
+    def _raises_alerts(self, corr: Correlation) -> bool:
+        """Sigma's `generate`: the rules a correlation refers to raise alerts of their own
+        only if it says so (one that does suffices)."""
+        referring = [c for c in self.correlations if corr.name in c.chained_group]
+        return not referring or any(c.generate for c in referring)
+
+    def observe(self, rules: Sequence[str], record: Record) -> list[Alert]:
+        """The base rules `rules` matched `record`; returns the alerts now due."""
         t = record.time_ns
         if t < self.watermark:
-            self.late += 1
+            self.late += len(rules)
             return self.advance(t)
         audit_id = self._alert_ids(record.source, record.view)[0]
         origin = Origin(record.instance, record.seq, record.line, record.index)
         pending, arrival = self._pending, self._arrival
-        for i, fields, counted in self._feeds.get(rule, ()):
-            group = tuple([_text(f(record)) for f in fields])
-            value = _text(counted(record)) if counted is not None else None
-            event = _Event(t, rule, group, value, audit_id, origin)
-            heapq.heappush(pending, (t, next(arrival), i, event))
+        #: event_count counts an event once: the (correlation, group) pairs it is in so far
+        counted_in: set[tuple[int, tuple[str | None, ...]]] | None = None
+        if len(rules) > 1:
+            counted_in = set()
+        for rule in rules:
+            for i, fields, value_of in self._feeds.get(rule, ()):
+                group = tuple([_text(f(record)) for f in fields])
+                if counted_in is not None and self._plans[i].kind == "event_count":
+                    if (i, group) in counted_in:
+                        continue
+                    counted_in.add((i, group))
+                value = _text(value_of(record)) if value_of is not None else None
+                event = _Event(t, rule, group, value, audit_id, origin)
+                heapq.heappush(pending, (t, next(arrival), i, event))
         due = t + self._lateness
         if due < self.gate:
             self.gate = due
@@ -204,31 +273,53 @@ class Correlator:
         self.gate = nxt + self._lateness
 
     def flush(self) -> list[Alert]:
-        """The input is over: process everything and close every window."""
+        """The input is over: process everything and close every window (a referenced
+        correlation's first: their alerts are matches of those after it)."""
         alerts = self._drain(None)
         for i, groups in enumerate(self._groups):
             for key, group in groups.items():
                 self._close(i, key, group, alerts)
             groups.clear()
+            self._process(None, alerts)
         return alerts
 
     # --- processing ------------------------------------------------------------------------
 
     def _drain(self, mark: int | None) -> list[Alert]:
+        """Process the matches up to the watermark `mark` (all of them with None); at most
+        once a second of event time, close the windows that ended before it."""
         alerts: list[Alert] = []
-        pending = self._pending
+        self._process(mark, alerts)
+        if mark is not None and mark >= self._next_scan:
+            self._next_scan = mark + 1_000_000_000
+            while self._close_referenced(mark, alerts):  # matches before `mark`: process them
+                self._process(mark, alerts)
+            for i, groups in enumerate(self._groups):
+                if groups:
+                    self._expire(i, mark, alerts)
+        return alerts
+
+    def _process(self, mark: int | None, alerts: list[Alert]) -> None:
+        """Process the pending matches up to `mark` (all of them with None) in event-time
+        order."""
+        pending, closing = self._pending, self._closing
         while pending and (mark is None or pending[0][0] <= mark):
+            if closing and self._close_referenced(pending[0][0], alerts):
+                continue  # windows that ended before the next match: their matches come first
             _t, _n, i, event = heapq.heappop(pending)
             groups = self._groups[i]
             if groups:
                 self._expire(i, event.time_ns, alerts)
             self._add(i, event, alerts)
-        if mark is not None and mark >= self._next_scan:
-            self._next_scan = mark + 1_000_000_000
-            for i, groups in enumerate(self._groups):
-                if groups:
-                    self._expire(i, mark, alerts)
-        return alerts
+
+    def _close_referenced(self, now_ns: int, alerts: list[Alert]) -> bool:
+        """Close the windows that ended before `now_ns` of the referenced correlations judged
+        at the close; whether that made matches of the correlations referring to them."""
+        before = len(self._pending)
+        for i in self._closing:
+            if self._groups[i]:
+                self._expire(i, now_ns, alerts)
+        return len(self._pending) > before
 
     def _expire(self, i: int, now_ns: int, alerts: list[Alert]) -> None:
         """Close the windows of correlation `i` that ended before `now_ns`.
@@ -254,7 +345,7 @@ class Correlator:
             return
         n = self._measure(plan, group)
         if plan.judge(n):
-            alerts.append(self._alert(i, key, group, n))
+            self._matched(i, key, group, n, group.first_ns + plan.timespan_ns, alerts)
 
     def _add(self, i: int, event: _Event, alerts: list[Alert]) -> None:
         plan, groups = self._plans[i], self._groups[i]
@@ -293,7 +384,7 @@ class Correlator:
         n = self._measure(plan, group)
         if plan.judge(n):
             del groups[key]
-            alerts.append(self._alert(i, key, group, n))
+            self._matched(i, key, group, n, t, alerts)
 
     @staticmethod
     def _measure(plan: _Plan, group: _Group) -> int:
@@ -301,7 +392,11 @@ class Correlator:
             return len(group.events)
         if plan.kind == "value_count":  # distinct values; a missing one is no value
             return len(group.tally) - (None in group.tally)
-        return len(group.tally)  # temporal: distinct base rules seen
+        if plan.kind == "temporal_ordered":
+            # how far the chain reaches: chains grow from the first position and the oldest
+            # starts expire first, so the positions that hold a start are the first ones
+            return len(group.starts) - group.starts.count(None)
+        return len(group.tally)  # temporal: distinct rules seen
 
     def _chain(
         self,
@@ -312,7 +407,7 @@ class Correlator:
         alerts: list[Alert],
     ) -> None:
         """temporal_ordered: extend the chains the event continues (latest start wins)."""
-        corr = self.correlations[i]
+        corr, plan = self.correlations[i], self._plans[i]
         t, starts = event.time_ns, group.starts
         for k in range(len(starts)):
             if starts[k] is not None and t - starts[k] > corr.timespan_ns:  # type: ignore[operator]
@@ -324,10 +419,33 @@ class Correlator:
             elif starts[k - 1] is not None:
                 starts[k] = max(starts[k] or starts[k - 1], starts[k - 1])  # type: ignore[type-var]
         group.events.append(event)
-        if starts[-1] is None:
-            return
-        del groups[event.group]
-        alerts.append(self._alert(i, event.group, group, len(corr.rules)))
+        if not plan.at_once:
+            return  # judged when the window closes
+        n = self._measure(plan, group)
+        if plan.judge(n):
+            del groups[event.group]
+            self._matched(i, event.group, group, n, t, alerts)
+
+    def _matched(
+        self,
+        i: int,
+        key: tuple[str | None, ...],
+        group: _Group,
+        n: int,
+        at_ns: int,
+        alerts: list[Alert],
+    ) -> None:
+        """The condition of correlation `i` held for the group `key` at `at_ns`: its alert,
+        and a match of each correlation that refers to it."""
+        if self._raises[i]:
+            alerts.append(self._alert(i, key, group, n))
+        last = group.events[-1]
+        name = self.correlations[i].name
+        for j, positions, counted in self._chains[i]:
+            value = key[counted] if counted is not None else None
+            group_of_j = tuple([key[k] for k in positions])
+            event = _Event(at_ns, name, group_of_j, value, last.audit_id, last.origin)
+            heapq.heappush(self._pending, (at_ns, next(self._arrival), j, event))
 
     def _alert(self, i: int, key: tuple[str | None, ...], group: _Group, n: int) -> Alert:
         corr = self.correlations[i]
@@ -336,17 +454,14 @@ class Correlator:
         first_ns = events[0].time_ns
         labels = dict(zip(corr.group_by, key, strict=True))
         shown = " ".join(f"{k}={v if v is not None else '<NA>'}" for k, v in labels.items())
-        what = {
-            "event_count": f"{n} matches",
-            "value_count": f"{n} distinct values",
-            "temporal": f"{n} of {len(set(corr.rules))} rules",
-            "temporal_ordered": f"{' then '.join(corr.rules)}",
-        }[corr.kind]
         span = format_duration_ns(corr.timespan_ns)
-        output = f"{corr.name}: {what} of {', '.join(dict.fromkeys(corr.rules))} within {span}"
+        output = (
+            f"{corr.name}: {_seen(corr, n)} of {', '.join(dict.fromkeys(corr.rules))} within {span}"
+        )
         if shown:
             output += f" ({shown})"
-        audit_ids = [e.audit_id for e in events if e.audit_id is not None][-10:]
+        # an event may be behind several matches (it matched several of the rules)
+        audit_ids = list(dict.fromkeys(e.audit_id for e in events if e.audit_id is not None))
         return Alert(
             rule=corr.name,
             priority=corr.priority,
@@ -361,13 +476,26 @@ class Correlator:
                 **labels,
                 "count": n,
                 "first_time": format_time_ns(first_ns),
-                "audit_ids": audit_ids,
+                "audit_ids": audit_ids[-10:],
             },
             rule_format="sigma-correlation",
             origin=last.origin,
             fingerprint=fingerprint(corr.name, key),
             labels=_alert_labels(labels),
         )
+
+
+def _seen(corr: Correlation, n: int) -> str:
+    """What a correlation's alert saw (`n`: its measure), for the alert's text."""
+    if corr.kind == "event_count":
+        return f"{n} matches"
+    if corr.kind == "value_count":
+        return f"{n} distinct values"
+    if corr.kind == "temporal":
+        return f"{n} of {len(set(corr.rules))} rules"
+    if n == len(corr.rules):
+        return " then ".join(corr.rules)
+    return f"{n} of {len(corr.rules)} rules in order"
 
 
 #: group-by fields that name what alert labels name

@@ -9,9 +9,10 @@ Matching modes, as Falco's `rule_matching`: ``first`` (Falco's default) raises a
 alert per record, from the first matching rule in load order; ``all`` raises one per
 matching rule.
 
-Correlations (`detect/correlation.py`) are fed by their base rules. A base rule is always
-tested, whatever the matching mode, and its matches go to the correlations; it raises
-alerts of its own only if a correlation using it says `generate: true` (Sigma's rule).
+Correlations (`detect/correlation.py`) are fed by their base rules (and by the
+correlations they refer to). A base rule is always tested, whatever the matching mode,
+and its matches go to the correlations; it raises alerts of its own only if a correlation
+using it says `generate: true` (Sigma's rule).
 
 Each alert carries a fingerprint: a stable hash of the rule and the values of its group
 key (`Rule.key_fields`, else its output fields), the identity that suppression and
@@ -112,8 +113,10 @@ class Engine:
         self.match = match
         self.rules = [r for r in rules if r.enabled]
         self.correlations = list(correlations)
-        feeders = {name for corr in self.correlations for name in corr.rules}
-        generating = {name for corr in self.correlations if corr.generate for name in corr.rules}
+        feeders = {name for corr in self.correlations for name in corr.base_rules}
+        generating = {
+            name for corr in self.correlations if corr.generate for name in corr.base_rules
+        }
         silent = feeders - generating
         by: dict[str, list[Rule]] = {}
         for rule in self.rules:
@@ -175,7 +178,7 @@ class Engine:
                 return alerts
             fed = feed_fn(record) if feed_fn is not None else None
             if fed:
-                due = [a for i in fed for a in correlator.observe(rules[i].name, record)]
+                due = correlator.observe([rules[i].name for i in fed], record)
             elif record.time_ns >= correlator.gate:
                 due = correlator.advance(record.time_ns)
             else:
