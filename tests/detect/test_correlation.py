@@ -270,6 +270,15 @@ def test_expired_groups_are_evicted(tmp_path: Path) -> None:
     assert sum(len(g) for g in engine.correlators["k8s_audit"]._groups) == 1
 
 
+def test_an_unfinished_ordered_chain_keeps_only_its_window(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, TEMPORAL.format(kind="temporal_ordered"), lateness_ns=0)
+    for record in _records(tmp_path, [at(SECRET, 60 * i) for i in range(30)]):  # no exec
+        engine.process(record)
+    (groups,) = [g for g in engine.correlators["k8s_audit"]._groups if g]
+    (group,) = groups.values()
+    assert len(group.events) <= 6  # the reads of the last 5 minutes, not all 30
+
+
 def test_a_correlation_of_a_rule_that_failed_to_load_is_an_error_not_a_crash(
     tmp_path: Path,
 ) -> None:

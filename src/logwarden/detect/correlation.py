@@ -418,7 +418,10 @@ class Correlator:
                 starts[0] = t
             elif starts[k - 1] is not None:
                 starts[k] = max(starts[k] or starts[k - 1], starts[k - 1])  # type: ignore[type-var]
-        group.events.append(event)
+        events = group.events
+        events.append(event)
+        while events[0].time_ns < t - corr.timespan_ns:  # (bounded: no longer behind a chain)
+            events.popleft()
         if not plan.at_once:
             return  # judged when the window closes
         n = self._measure(plan, group)
