@@ -10,7 +10,9 @@ import pytest
 from ledger_helpers import real_records, segments, stream_frames
 
 from logwarden.ledger import layout, note
+from logwarden.ledger.checkpoint import open_checkpoint
 from logwarden.ledger.layout import LedgerError
+from logwarden.ledger.segments import encode_entry, encode_frame
 from logwarden.ledger.sink import LedgerSink
 from logwarden.ledger.verify import verify_ledger
 from logwarden.ledger.writer import LedgerWriter, WriterOptions
@@ -153,17 +155,24 @@ def test_a_ledger_without_its_description_is_never_overwritten(tmp_path: Path) -
     assert {p: p.read_bytes() for p in before} == before
 
 
-def test_a_crash_right_after_the_description_was_written_reopens(tmp_path: Path) -> None:
+def test_a_crash_while_a_ledger_is_made_reopens(tmp_path: Path) -> None:
     ledger = tmp_path / "l"
-    ledger.mkdir()
-    for name in (layout.SEGMENTS, layout.CHECKPOINTS):
-        (ledger / name).mkdir()
-    info = layout.LedgerInfo("example.com/audit", KEY.encode())
-    layout.write_atomic(ledger / layout.LEDGER_FILE, info.encode())  # and then kill -9
-    with LedgerWriter(ledger, SIGNER) as w:
-        assert w.origin == "example.com/audit"
+    LedgerWriter(ledger, SIGNER, origin="example.com/audit").close()
+    (ledger / layout.LEDGER_FILE).unlink()  # written last: as if killed just before it
+    with LedgerWriter(ledger, SIGNER, origin="example.com/audit") as w:
         assert w.append_records(RECORDS[:5]) == 0
     assert verify_ledger(ledger, keys=[KEY]).ok
+
+
+def test_a_ledger_whose_files_were_removed_is_not_made_again(tmp_path: Path) -> None:
+    ledger = tmp_path / "l"
+    with LedgerWriter(ledger, SIGNER) as w:
+        w.append_records(RECORDS[:5])
+    for name in (layout.SEGMENTS, layout.CHECKPOINTS):
+        for path in (ledger / name).iterdir():
+            path.unlink()
+    with pytest.raises(LedgerError, match="no segments or checkpoints"):
+        LedgerWriter(ledger, SIGNER)
 
 
 @pytest.mark.parametrize("origin", ["", "two\nlines", " padded", "tab\there"])
@@ -178,3 +187,17 @@ def test_bad_options_are_refused() -> None:
         WriterOptions(fsync="sometimes")
     with pytest.raises(LedgerError):
         WriterOptions(segment_bytes=10)
+
+
+def test_entries_found_unsigned_at_a_restart_are_signed_as_recovered(tmp_path: Path) -> None:
+    ledger = tmp_path / "l"
+    with LedgerWriter(ledger, SIGNER) as w:
+        w.append_records(RECORDS[:5])
+    last = sorted((ledger / layout.SEGMENTS).iterdir())[-1]
+    with open(last, "ab") as fh:  # no key needed: a crash before the checkpoint leaves this too
+        fh.write(encode_frame(b"\x00" + encode_entry("k8s_audit", "audit", 6, 1, b"{}")))
+    with LedgerWriter(ledger, SIGNER) as w:
+        assert any(r.startswith("entries 5..5 were stored but not covered") for r in w.repairs)
+    streams = sorted((ledger / layout.CHECKPOINTS).iterdir())
+    notes = [open_checkpoint(p, [KEY], "") for s in streams for p in stream_frames(s)]
+    assert [n.checkpoint.recovered for n in notes if n.checkpoint.recovered] == [(5, 5)]

@@ -4,7 +4,8 @@ The note text is the origin line, the tree size in decimal (no leading zeros), t
 base64 root hash, then extension lines. logwarden writes one extension line,
 ``time <nanoseconds since the epoch>``, the moment the checkpoint was issued: checkpoints
 come at least every second while records arrive and on a heartbeat while idle, so a
-frozen log shows as a stale time. Standard library only.
+frozen log shows as a stale time; and, after a restart that found unsigned entries,
+``recovered <first> <last>``. Standard library only.
 """
 
 from __future__ import annotations
@@ -16,10 +17,22 @@ from dataclasses import dataclass
 from logwarden.ledger import note
 from logwarden.ledger.note import NoteError, Signer, Verifier
 
-__all__ = ["TIME_PREFIX", "Checkpoint", "SignedCheckpoint", "newest_of", "open_checkpoint"]
+__all__ = [
+    "RECOVERED_PREFIX",
+    "TIME_PREFIX",
+    "Checkpoint",
+    "SignedCheckpoint",
+    "newest_of",
+    "open_checkpoint",
+]
 
 #: The extension line logwarden adds: ``time <ns>``.
 TIME_PREFIX = "time "
+#: The extension line of the first checkpoint after a restart that found entries no signed
+#: checkpoint covered: ``recovered <first> <last>`` (entry numbers). A crash leaves such
+#: entries, and so does someone who appends to the files: their signature was made when
+#: the ledger was reopened, not when they were written.
+RECOVERED_PREFIX = "recovered "
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,16 @@ class Checkpoint:
             value = ext[len(TIME_PREFIX) :]
             if ext.startswith(TIME_PREFIX) and value.isascii() and value.isdigit():
                 return int(value)
+        return None
+
+    @property
+    def recovered(self) -> tuple[int, int] | None:
+        """The entries (first, last) this checkpoint signed at a restart, if any."""
+        for ext in self.extensions:
+            if ext.startswith(RECOVERED_PREFIX):
+                parts = ext[len(RECOVERED_PREFIX) :].split(" ")
+                if len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
+                    return int(parts[0]), int(parts[1])
         return None
 
     def sign(self, signer: Signer) -> bytes:

@@ -38,11 +38,11 @@ from typing import Protocol
 from logwarden.ledger import layout
 from logwarden.ledger._recover import Recovered, recover
 from logwarden.ledger.anchor import Anchor
-from logwarden.ledger.checkpoint import TIME_PREFIX, Checkpoint
+from logwarden.ledger.checkpoint import RECOVERED_PREFIX, TIME_PREFIX, Checkpoint, open_checkpoint
 from logwarden.ledger.layout import LedgerError, LedgerInfo, index_name
 from logwarden.ledger.merkle import Frontier
-from logwarden.ledger.note import Signer
-from logwarden.ledger.segments import Header, encode_frame, envelope_prefix
+from logwarden.ledger.note import NoteError, Signer
+from logwarden.ledger.segments import Header, encode_frame, envelope_prefix, read_frames
 
 __all__ = ["FSYNC_POLICIES", "LedgerWriter", "RecordLike", "WriterOptions"]
 
@@ -138,7 +138,7 @@ class LedgerWriter:
     def _open(self, origin: str | None) -> None:
         key = self._signer.verifier().encode()
         if not (self.path / layout.LEDGER_FILE).exists():
-            if self._existing_files():
+            if self._existing_files() and not self._unfinished_creation():
                 raise LedgerError(
                     f"{self.path}: holds segments or checkpoints but no {layout.LEDGER_FILE}; "
                     "refusing to create a new ledger over them (run 'logwarden verify')"
@@ -151,16 +151,32 @@ class LedgerWriter:
         if origin is not None and origin != info.origin:
             raise LedgerError(f"{self.path}: the ledger's origin is {info.origin!r}")
         self.origin = info.origin
-        if not self._existing_files():  # a crash right after ledger.txt was written
-            self._create(info.origin, key)
-            return
+        if not self._existing_files():  # ledger.txt is written last when a ledger is made
+            raise LedgerError(
+                f"{self.path}: has {layout.LEDGER_FILE} but no segments or checkpoints: its "
+                "entries are gone; refusing to start it again empty under the same name "
+                "(run 'logwarden verify')"
+            )
         state = recover(self.path, self._signer.verifier(), info.origin)
         self.repairs.extend(state.repairs)
         self._resume(state)
         if self.anchor is not None:
             self._anchor_sealed(state)
         if state.size != state.checkpoint_size:
-            self.checkpoint()
+            self._sign_recovered(max(state.checkpoint_size, state.first, 0), state.size - 1)
+
+    def _sign_recovered(self, first: int, last: int) -> None:
+        """Sign the entries found on disk that no checkpoint covered, saying so in the
+        checkpoint (`recovered first last`): after a crash these are the last records
+        stored, but anyone who can write the files could have put them there, and
+        `verify` names them."""
+        if last >= first:
+            self.repairs.append(
+                f"entries {first}..{last} were stored but not covered by a signed checkpoint "
+                "(the writer stopped without signing them, or they were added to the files): "
+                "signed now, marked as recovered in the checkpoint"
+            )
+        self._result(self._submit(recovered=(first, last) if last >= first else None))
 
     def _existing_files(self) -> bool:
         """Whether segments/ or checkpoints/ hold anything but unfinished (.tmp) writes."""
@@ -170,7 +186,40 @@ class LedgerWriter:
                 return True
         return False
 
+    def _unfinished_creation(self) -> bool:
+        """Whether the files are what making a ledger leaves when it is interrupted before
+        `ledger.txt` (written last): an empty first segment and at most its first, empty,
+        checkpoint. They are removed, and the ledger is made again."""
+        segments, seg_strays = layout.list_indexed(
+            self.path / layout.SEGMENTS, layout.SEGMENT_SUFFIX
+        )
+        streams, chk_strays = layout.list_indexed(
+            self.path / layout.CHECKPOINTS, layout.STREAM_SUFFIX
+        )
+        if seg_strays or chk_strays or [f for f, _ in segments + streams] not in ([0], [0, 0]):
+            return False
+        empty = Header.encode(0, [])
+        if segments[0][1].read_bytes() != empty:
+            return False
+        verifier = self._signer.verifier()
+        for _, path in streams:
+            frames = list(read_frames(path.read_bytes(), 0, []))
+            if len(frames) > 1:
+                return False
+            for _, payload in frames:
+                try:
+                    signed = open_checkpoint(bytes(payload), [verifier], str(path))
+                except NoteError:
+                    return False
+                if signed.checkpoint.size != 0:
+                    return False
+        for _, path in segments + streams:
+            path.unlink()
+        return True
+
     def _create(self, origin: str, key: str) -> None:
+        """Make a new ledger: the first segment and checkpoint, then `ledger.txt`, last, so
+        that a ledger.txt without them means they were removed."""
         if not origin or origin != origin.strip() or any(ord(c) < 0x20 for c in origin):
             raise LedgerError(
                 f"invalid origin {origin!r}: must be non-empty, without control characters "
@@ -181,13 +230,16 @@ class LedgerWriter:
             (self.path / layout.SEGMENTS).mkdir(exist_ok=True)
             (self.path / layout.CHECKPOINTS).mkdir(exist_ok=True)
             layout.fsync_dir(self.path)
-            layout.write_atomic(self.path / layout.LEDGER_FILE, LedgerInfo(origin, key).encode())
         except OSError as exc:
             raise LedgerError(f"{self.path}: cannot create the ledger: {exc}") from exc
         self._frontier = Frontier()
         self._last_time = 0
         self._start_segment()
         self.checkpoint()
+        try:
+            layout.write_atomic(self.path / layout.LEDGER_FILE, LedgerInfo(origin, key).encode())
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot create the ledger: {exc}") from exc
 
     def _resume(self, state: Recovered) -> None:
         self._frontier = state.frontier
@@ -347,11 +399,14 @@ class LedgerWriter:
             self._result(self._pending)
         self._submit()
 
-    def _submit(self) -> Future[bytes]:
+    def _submit(self, recovered: tuple[int, int] | None = None) -> Future[bytes]:
         size, root = self._frontier.size, self._frontier.root()
         self._checkpoint_size = size
         self._last_checkpoint = time.monotonic()
-        self._pending = self._issuer.submit(self._issue, self._seg_fd, self._chk_fd, size, root)
+        extra = (f"{RECOVERED_PREFIX}{recovered[0]} {recovered[1]}",) if recovered else ()
+        self._pending = self._issuer.submit(
+            self._issue, self._seg_fd, self._chk_fd, size, root, extra
+        )
         return self._pending
 
     def _result(self, future: Future[bytes]) -> bytes:
@@ -361,13 +416,15 @@ class LedgerWriter:
             self._failed = str(exc)
             raise
 
-    def _issue(self, seg_fd: int, chk_fd: int, size: int, root: bytes) -> bytes:
+    def _issue(
+        self, seg_fd: int, chk_fd: int, size: int, root: bytes, extra: tuple[str, ...]
+    ) -> bytes:
         """Runs on the issuer thread, one at a time, in order: sync, sign, store, anchor."""
         try:
             if self.options.fsync != "always":
                 os.fdatasync(seg_fd)
             when = max(self._clock(), self._last_time + 1)
-            ckpt = Checkpoint(self.origin, size, root, (f"{TIME_PREFIX}{when}",))
+            ckpt = Checkpoint(self.origin, size, root, (f"{TIME_PREFIX}{when}", *extra))
             note = ckpt.sign(self._signer)
             frame = encode_frame(note)
             if os.write(chk_fd, frame) != len(frame):
