@@ -200,15 +200,22 @@ def test_generated_dispatch_matches_brute_force_in_both_modes() -> None:
 
     rnd = random.Random(7)
     preds = [random_pred(rnd) for _ in range(40)]
-    rules = [
-        Rule(f"r{i}", "test", "t", "Notice", "low", p, lambda r: ("", {}))
-        for i, p in enumerate(preds)
-    ]
-    first = _SourceRules("k8s_audit", rules, True, set(), set())
-    every = _SourceRules("k8s_audit", rules, False, set(), set())
     matchers = [compile_predicate(p) for p in preds]
-    for _ in range(2000):
-        r = rec(**{name: rnd.choice(values) for name, values in VALUES.items()})
-        expected = [i for i, m in enumerate(matchers) if m(r)]
-        assert first.index.lookup(r)[0](r) == (expected[0] if expected else -1)
-        assert every.index.lookup(r)[0](r) == expected
+    # `first` is Falco's rule_matching: it applies to Falco rules; a Sigma rule alerts alone
+    for formats in (["falco"] * len(preds), ["sigma" if i % 3 else "falco" for i in range(40)]):
+        rules = [
+            Rule(f"r{i}", formats[i], "t", "Notice", "low", p, lambda r: ("", {}))
+            for i, p in enumerate(preds)
+        ]
+        first = _SourceRules("k8s_audit", rules, True, set(), set())
+        every = _SourceRules("k8s_audit", rules, False, set(), set())
+        for _ in range(2000):
+            r = rec(**{name: rnd.choice(values) for name, values in VALUES.items()})
+            expected = [i for i, m in enumerate(matchers) if m(r)]
+            falco = next((i for i in expected if formats[i] == "falco"), None)
+            got = first.index.lookup(r)[0](r)
+            if "sigma" not in formats:  # only Falco rules: the index of the first match
+                assert got == (expected[0] if expected else -1)
+            else:
+                assert got == [i for i in expected if formats[i] == "sigma" or i == falco]
+            assert every.index.lookup(r)[0](r) == expected

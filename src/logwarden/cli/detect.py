@@ -86,8 +86,9 @@ def add_parser(sub: Any) -> None:
         "--match",
         choices=MATCH_MODES,
         default="first",
-        help="first: at most one alert per event, from the first matching rule (Falco's "
-        "default); all: one alert per matching rule",
+        help="first: at most one alert per event from Falco rules, from the first that "
+        "matches (Falco's default; Sigma rules each alert on their own); all: one alert per "
+        "matching rule",
     )
     p.add_argument(
         "--rejects",

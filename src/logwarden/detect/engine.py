@@ -6,8 +6,9 @@ against rules that can match it, and for each set of candidate rules generates o
 that tests them inline, in order (`codegen`).
 
 Matching modes, as Falco's `rule_matching`: ``first`` (Falco's default) raises at most one
-alert per record, from the first matching rule in load order; ``all`` raises one per
-matching rule.
+alert per record from Falco rules, from the first matching one in load order; ``all``
+raises one per matching rule. The mode is Falco's: rules of other formats (Sigma) have no
+such notion, and each of them raises its alert whatever the mode.
 
 Correlations (`detect/correlation.py`) are fed by their base rules (and by the
 correlations they refer to). A base rule is always tested, whatever the matching mode,
@@ -68,6 +69,8 @@ class _SourceRules:
         self.alert_ids = fmt.alert_ids if fmt is not None else _no_ids
         labels = fmt.alert_labels if fmt is not None else _no_labels
         self.makers = [_maker(r, self.alert_ids, labels) for r in rules]
+        #: rules `first` mode applies to (Falco's): the others alert on their own
+        self._exclusive = [r.format == "falco" for r in rules]
         self._alerting = [r.name not in silent for r in rules]
         self._feeding = [r.name in feeders for r in rules]
         self.index: RuleIndex[_Dispatch] = RuleIndex([r.predicate for r in rules], self._dispatch)
@@ -82,16 +85,24 @@ class _SourceRules:
     def _generate(
         self, pairs: list[tuple[int, Node]], first: bool, what: str
     ) -> Callable[[Any], Any]:
+        """The candidates' test: in `first` mode over Falco rules only, the index of the
+        first that matches (-1: none); else the list of those that match, in `first` mode
+        the first matching Falco rule and every matching rule of another format."""
         gen = Builder()
         reads = gen.hoist_each([r for _, r in pairs])
-        lines = []
-        if not first:
-            lines.append("    out = []\n")
+        single = first and all(self._exclusive[i] for i, _ in pairs)
+        lines = [] if single else ["    out = []\n", "    done = False\n"]
         for (i, residual), read in zip(pairs, reads, strict=True):
             lines.append(read)
-            lines.append(f"    if {gen.expr(residual)}:\n")
-            lines.append(f"        return {i}\n" if first else f"        out.append({i})\n")
-        lines.append("    return -1\n" if first else "    return out\n")
+            test = gen.expr(residual)
+            if single:
+                lines.append(f"    if {test}:\n        return {i}\n")
+            elif first and self._exclusive[i]:
+                lines.append(f"    if not done and {test}:\n")
+                lines.append(f"        out.append({i})\n        done = True\n")
+            else:
+                lines.append(f"    if {test}:\n        out.append({i})\n")
+        lines.append("    return -1\n" if single else "    return out\n")
         names = ", ".join(self.rules[i].name for i, _ in pairs)[:60]
         return gen.function("".join(lines), f"<{what} {names}>")
 
@@ -170,7 +181,7 @@ class Engine:
             alert_fn, feed_fn = found if found is not None else compute(key)
             matched = alert_fn(record)
             alerts: Sequence[Alert]
-            if first:
+            if first and matched.__class__ is int:  # only Falco rules were candidates
                 alerts = _NONE if matched < 0 else [makers[matched](record)]
             else:
                 alerts = [makers[i](record) for i in matched] or _NONE
