@@ -72,6 +72,12 @@ def test_list_ack_resolve_and_silence_over_https_and_from_the_command_line(
         assert [s["id"] for s in svc.api("GET", "/api/v1/silences")[1]] == [silence["id"]]
         bad = svc.api("POST", "/api/v1/silences", {"matchers": ["a~b"], "comment": "x"})
         assert bad[0] == 400 and "a~b" in bad[1]["error"]
+        for everything in ([], ['alertname=~".*"'], ['team=""'], ['team=~".*"', 'x=""']):
+            wide = svc.api("POST", "/api/v1/silences", {"matchers": everything, "comment": "x"})
+            assert wide[0] == 400, everything
+            assert "a silence of everything is refused" in wide[1]["error"]
+        wide_cli = alerts_cli(svc, "silence", 'alertname=~".*"', "--comment", "x")
+        assert wide_cli.returncode == 2 and "must not match the empty string" in wide_cli.stderr
         assert svc.api("DELETE", f"/api/v1/silences/{silence['id']}")[0] == 200
         assert svc.api("DELETE", f"/api/v1/silences/{silence['id']}")[0] == 404
         made = alerts_cli(svc, "silence", 'user="alice"', "--duration", "30m", "--comment", "t")

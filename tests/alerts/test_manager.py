@@ -152,6 +152,14 @@ def test_group_wait_collects_alerts_into_one_notification_per_group(tmp_path: Pa
     assert sent(m.tick(T0 + 50 * S)) == [("a", ["Pod Exec"], ["firing"])]  # dev's own wait
 
 
+def test_group_labels_leave_out_the_group_by_labels_an_alert_lacks(tmp_path: Path) -> None:
+    m = manager(tmp_path, "route:\n  receiver: a\n  group_by: [team, namespace]\n")
+    m.receive(alert("Secret Read", user="alice"), T0)
+    m.receive(alert("Pod Exec", user="bob"), T0)
+    (note,) = m.tick(T0)
+    assert note.group_labels == {"namespace": "prod"} and len(note.alerts) == 2
+
+
 def test_a_changed_group_waits_for_group_interval_and_a_resolution_is_sent(tmp_path: Path) -> None:
     m = manager(tmp_path, GROUPING)
     m.receive(alert("Secret Read"), T0)
@@ -224,6 +232,27 @@ inhibit_rules:
     m.receive(alert("Log Source Stopped Sending", "high", resolves=True), T0 + S)
     notes = m.tick(T0 + 61 * S)  # the source resolved: the target is no longer muted
     assert ("a", ["Noise"], ["firing"]) in sent(notes)
+
+
+def test_alerts_on_both_sides_of_an_inhibition_do_not_mute_each_other(tmp_path: Path) -> None:
+    m = manager(
+        tmp_path,
+        """
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['namespace="prod"']
+    equal: [namespace]
+""",
+        receivers=("a",),
+    )
+    sources = [alert("Pod Exec", "critical", user=user) for user in ("alice", "bob")]
+    for source in sources:
+        m.receive(source, T0)
+    m.receive(alert("Secret Read", "low", user="carol"), T0)
+    assert sorted(n.alerts[0].labels["user"] for n in m.tick(T0)) == ["alice", "bob"]
+    for i, source in enumerate(sources):
+        m.command(Command(i, "resolve", source.fingerprint, "x", "", T0), T0 + S)
+    assert ("a", ["Secret Read"], ["firing"]) in sent(m.tick(T0 + 61 * S))
 
 
 def test_a_silence_mutes_matching_alerts_until_it_ends(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from logwarden._asgi import Receive, Scope, Send, reply
-from logwarden.alerts.matchers import MatcherError, parse_matcher
+from logwarden.alerts.matchers import MatcherError, parse_silence_matchers
 from logwarden.alerts.state import AlertStore
 from logwarden.records import parse_duration
 
@@ -130,13 +130,13 @@ class AlertsApi:
 
     def _silence(self, new: _NewSilence) -> Any:
         try:
-            for text in new.matchers:
-                parse_matcher(text)
+            parse_silence_matchers(new.matchers)
+        except MatcherError as exc:
+            raise _Refused(400, f"matchers: {exc}") from None
+        try:
             span = parse_duration(new.duration)
-        except (MatcherError, ValueError) as exc:
+        except ValueError as exc:
             raise _Refused(400, str(exc)) from None
-        if not new.matchers:
-            raise _Refused(400, "matchers: give at least one (a silence of everything is refused)")
         now = time.time_ns()
         return self._store.add_silence(new.matchers, now, now + span, new.created_by, new.comment)
 

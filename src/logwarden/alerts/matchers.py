@@ -6,6 +6,12 @@ quoted value takes `\\"` and `\\\\` escapes. A regex matches the whole value (it
 anchored, as in Alertmanager). A label an alert does not have has the empty value, so
 `team=""` matches alerts without a `team` label. Routes, inhibition rules and silences all
 match with a list of these; a list matches when every matcher in it does.
+
+A silence needs at least one matcher that does not match the empty string (Alertmanager's
+`validateSilence`): `=` with an empty value and `=~` whose regex matches the empty string
+match every alert without the label, so a silence of only those would mute nearly
+everything. Negative matchers (`!=`, `!~`) do not count as matching the empty string, as in
+Alertmanager.
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Matcher", "MatcherError", "matches", "parse_matcher", "parse_matchers"]
+__all__ = [
+    "Matcher",
+    "MatcherError",
+    "matches",
+    "parse_matcher",
+    "parse_matchers",
+    "parse_silence_matchers",
+]
 
 _LABEL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
 
@@ -62,6 +75,30 @@ def parse_matcher(text: str) -> Matcher:
 
 def parse_matchers(texts: Sequence[str]) -> list[Matcher]:
     return [parse_matcher(t) for t in texts]
+
+
+def parse_silence_matchers(texts: Sequence[str]) -> list[Matcher]:
+    """The matchers of a new silence; raises MatcherError for a bad one, for none, and when
+    every one matches the empty string (the API and `logwarden alerts silence` both ask)."""
+    matchers = parse_matchers(texts)
+    if not matchers:
+        raise MatcherError("give at least one matcher (a silence of everything is refused)")
+    if all(_matches_empty(m) for m in matchers):
+        raise MatcherError(
+            "at least one matcher must not match the empty string, the value of a missing "
+            "label (a silence of everything is refused)"
+        )
+    return matchers
+
+
+def _matches_empty(matcher: Matcher) -> bool:
+    """Whether a silence counts `matcher` as matching the empty string (Alertmanager's
+    `matchesEmpty`: `=` and `=~` only)."""
+    if matcher.op == "=":
+        return matcher.value == ""
+    if matcher.op == "=~" and matcher.regex is not None:
+        return matcher.regex.fullmatch("") is not None
+    return False
 
 
 def matches(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:

@@ -4,7 +4,8 @@ An alert enters at the top route, which matches everything. At each route that m
 the children are tried in order: the first that matches takes the alert, and the
 following siblings are tried too while the matching child says `continue`. A route none of
 whose children matches is where the alert ends up. A child that leaves a setting out takes
-its parent's. Group keys follow `group_by`: the values of those labels (`...`: all labels).
+its parent's. Group keys follow `group_by`: the values of those labels the alert has
+(`...`: all labels).
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ class RouteNode:
         return taken or [self]
 
     def group_labels(self, labels: Mapping[str, str]) -> dict[str, str]:
-        """The values of this route's `group_by` labels (all labels for `...`)."""
+        """The values of this route's `group_by` labels (all labels for `...`) that the
+        alert has, as Alertmanager's `getGroupLabels`: a label it lacks (or whose value is
+        empty, the same thing) is left out, not shown as an empty value."""
         if "..." in self.group_by:
-            return dict(sorted(labels.items()))
-        return {name: labels.get(name, "") for name in self.group_by}
+            return {name: value for name, value in sorted(labels.items()) if value}
+        return {name: labels[name] for name in self.group_by if labels.get(name)}
 
 
 def build_routes(route: Route, receivers: Sequence[str]) -> RouteNode:

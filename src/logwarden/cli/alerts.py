@@ -13,7 +13,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from logwarden.alerts.matchers import MatcherError, parse_matcher
+from logwarden.alerts.matchers import MatcherError, parse_silence_matchers
 from logwarden.alerts.state import AlertStore
 from logwarden.config import load
 from logwarden.errors import UsageError
@@ -148,8 +148,7 @@ def _command(args: argparse.Namespace) -> int:
 
 def _silence(args: argparse.Namespace) -> int:
     try:
-        for text in args.matchers:
-            parse_matcher(text)
+        parse_silence_matchers(args.matchers)
         span = parse_duration(args.duration)
     except (MatcherError, ValueError) as exc:
         raise UsageError(str(exc)) from None

@@ -51,8 +51,8 @@ class Route(_Section, frozen=True, kw_only=True):
         list[str] | None,
         Meta(
             description="Labels whose values split alerts into groups (one notification "
-            "per group); `...` groups by every label; default: the parent's, at the top "
-            "[fingerprint] (each alert its own group)."
+            "per group); `...`, alone, groups by every label; default: the parent's, at the "
+            "top [fingerprint] (each alert its own group)."
         ),
     ] = None
     group_wait: Annotated[
@@ -185,8 +185,8 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
     route: Annotated[
         Route,
         Meta(
-            description="The route tree. The top route matches every alert; without a "
-            "receiver it sends to every receiver."
+            description="The route tree. The top route matches every alert (it takes no "
+            "matchers); without a receiver it sends to every receiver."
         ),
     ] = msgspec.field(default_factory=_default_route)
     inhibit_rules: Annotated[
@@ -218,12 +218,28 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
 
     def problems(self) -> Found:
         found: Found = []
+        if self.route.matchers:
+            found.append(
+                (
+                    ("route", "matchers"),
+                    "the top route takes every alert and must not have matchers "
+                    "(put them on a route under routes)",
+                )
+            )
         for path, route in _walk(self.route, ("route",)):
             if route.escalation is not None and route.escalation not in self.escalations:
                 found.append(
                     (
                         (*path, "escalation"),
                         f"no escalation policy '{route.escalation}' under alerts.escalations",
+                    )
+                )
+            group_by = route.group_by or []
+            if "..." in group_by and any(name != "..." for name in group_by):
+                found.append(
+                    (
+                        (*path, "group_by"),
+                        "'...' groups by every label: list it alone, without other labels",
                     )
                 )
         return found

@@ -236,7 +236,8 @@ class DetectConfig(_Section, frozen=True, kw_only=True):
     match: Annotated[
         Literal["first", "all"],
         Meta(
-            description="first: at most one alert per event, from the first matching rule; "
+            description="first: at most one alert per event from Falco rules, from the first "
+            "that matches (Falco's rule_matching; Sigma rules each alert on their own); "
             "all: one alert per matching rule."
         ),
     ] = "first"
