@@ -49,3 +49,17 @@ def test_group_by_every_label_refuses_other_labels() -> None:
         "alone, without other labels"
         for line, path in ((4, "route"), (7, "route.routes[1]"))
     ]
+
+
+def test_the_top_route_refuses_continue_and_group_by_refuses_repeats_and_bad_names() -> None:
+    assert problems(
+        "  route:\n"  # 3
+        "    continue: true\n"  # 4
+        "    group_by: [namespace, namespace, 9lives, user]\n"  # 5
+    ) == [
+        "logwarden.yaml:4: alerts.route.continue: the top route has no route after it: "
+        "drop continue",
+        "logwarden.yaml:5: alerts.route.group_by: 'namespace' is listed more than once",
+        "logwarden.yaml:5: alerts.route.group_by: '9lives' is not a label name (letters, "
+        "digits and _, not starting with a digit)",
+    ]

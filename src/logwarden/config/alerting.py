@@ -9,6 +9,7 @@ Durations are written as Alertmanager writes them: `30s`, `5m`, `4h`, `1h30m`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -175,6 +176,9 @@ class AlertsApiConfig(_Section, frozen=True, kw_only=True):
         return []
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
 def _default_route() -> Route:
     return Route()
 
@@ -226,6 +230,10 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
                     "(put them on a route under routes)",
                 )
             )
+        if self.route.continue_:
+            found.append(
+                (("route", "continue"), "the top route has no route after it: drop continue")
+            )
         for path, route in _walk(self.route, ("route",)):
             if route.escalation is not None and route.escalation not in self.escalations:
                 found.append(
@@ -235,6 +243,17 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
                     )
                 )
             group_by = route.group_by or []
+            for name in sorted({n for n in group_by if group_by.count(n) > 1}):
+                found.append(((*path, "group_by"), f"'{name}' is listed more than once"))
+            for name in group_by:
+                if name != "..." and not _LABEL_NAME.fullmatch(name):
+                    found.append(
+                        (
+                            (*path, "group_by"),
+                            f"'{name}' is not a label name (letters, digits and _, not "
+                            "starting with a digit)",
+                        )
+                    )
             if "..." in group_by and any(name != "..." for name in group_by):
                 found.append(
                     (
