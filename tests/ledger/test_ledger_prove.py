@@ -77,3 +77,57 @@ def test_tampered_proofs_fail(ledger: Path) -> None:
     cons = prove.consistency(ledger, old, newest)
     with pytest.raises(NoteError):
         prove.check_proof({**cons, "path": list(reversed(cons["path"]))}, [KEY])
+
+
+def _flip(b64: str) -> str:
+    data = bytearray(base64.b64decode(b64))
+    data[0] ^= 0x01
+    return base64.b64encode(bytes(data)).decode()
+
+
+def test_an_inclusion_proof_must_carry_its_entry_and_a_record_that_is_the_entry(
+    ledger: Path,
+) -> None:
+    newest = prove.ledger_checkpoints(ledger, [KEY])[-1]
+    proof = json.loads(json.dumps(prove.inclusion(ledger, 42, newest)))  # as a file holds it
+    prove.check_proof(proof, [KEY])
+    prove.check_proof({k: v for k, v in proof.items() if k != "record"}, [KEY])
+    forged = {**proof["record"], "raw": '{"kind":"Event","auditID":"forged"}'}
+    without_entry = {k: v for k, v in proof.items() if k != "entry"}
+    with pytest.raises(NoteError, match="entry is missing"):
+        prove.check_proof(without_entry, [KEY])
+    with pytest.raises(NoteError, match="entry is missing"):
+        prove.check_proof({**without_entry, "record": forged}, [KEY])
+    record = proof["record"]
+    for field, value in (
+        ("raw", record["raw"].replace('"', "'", 1)),
+        ("source", "journald"),
+        ("instance", record["instance"] + ".1"),
+        ("seq", record["seq"] + 1),
+        ("seq", str(record["seq"])),
+        ("received_ns", record["received_ns"] - 1),
+        ("received_ns", float(record["received_ns"])),
+    ):
+        with pytest.raises(NoteError, match=rf"record\.{field} differs"):
+            prove.check_proof({**proof, "record": {**record, field: value}}, [KEY])
+    with pytest.raises(NoteError, match=r"record\.raw is missing"):
+        unraw = {k: v for k, v in record.items() if k != "raw"}
+        prove.check_proof({**proof, "record": unraw}, [KEY])
+    with pytest.raises(NoteError, match=r"record\.user is not in the entry"):
+        prove.check_proof({**proof, "record": {**record, "user": "alice"}}, [KEY])
+    with pytest.raises(NoteError, match="record is not a JSON object"):
+        prove.check_proof({**proof, "record": record["raw"]}, [KEY])
+
+
+def test_a_consistency_proof_must_carry_the_signed_sizes_and_roots(ledger: Path) -> None:
+    checkpoints = prove.ledger_checkpoints(ledger, [KEY])
+    cons = json.loads(json.dumps(prove.consistency(ledger, checkpoints[3], checkpoints[-1])))
+    prove.check_proof(cons, [KEY])
+    for field in ("old_root", "new_root"):
+        with pytest.raises(NoteError, match=f"{field} differs from the signed"):
+            prove.check_proof({**cons, field: _flip(cons[field])}, [KEY])
+        with pytest.raises(NoteError, match=f"{field} is missing"):
+            prove.check_proof({k: v for k, v in cons.items() if k != field}, [KEY])
+    for field in ("old_size", "new_size"):
+        with pytest.raises(NoteError, match=f"{field} differs from the signed"):
+            prove.check_proof({**cons, field: cons[field] + 1}, [KEY])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from ledger_helpers import (
@@ -28,8 +29,9 @@ from ledger_helpers import (
 from logwarden.ledger import layout, note
 from logwarden.ledger.checkpoint import Checkpoint
 from logwarden.ledger.report import COMPLETENESS, INTEGRITY, Report
-from logwarden.ledger.segments import decode_entry, encode_entry, encode_frame
+from logwarden.ledger.segments import Header, decode_entry, encode_entry, encode_frame
 from logwarden.ledger.verify import verify_ledger
+from logwarden.ledger.writer import LedgerWriter
 
 SIGNER = note.generate("ledger-test.logwarden.invalid/log")
 KEY = SIGNER.verifier()
@@ -53,7 +55,10 @@ def copy(built: tuple[Path, int], tmp_path: Path) -> tuple[Path, Path, int]:
 def check(
     ledger: Path, anchor: Path | None = None, keys: list[note.Verifier] | None = None
 ) -> Report:
-    return verify_ledger(ledger, keys=keys or [KEY], anchor=anchor)
+    report = verify_ledger(ledger, keys=keys or [KEY], anchor=anchor)
+    for problem in report.problems:  # a range of entries is never empty
+        assert problem.span is None or problem.span[0] <= problem.span[1], problem
+    return report
 
 
 def first_bad(report: Report, verdict: str) -> int | None:
@@ -278,3 +283,165 @@ def test_signer_is_never_written_into_the_ledger(copy: tuple[Path, Path, int]) -
             data = path.read_bytes()
             assert SIGNER.seed not in data and secret.encode() not in data
             assert b"PRIVATE+KEY" not in data
+
+
+def _stream(ledger: Path, first: int) -> Path:
+    return ledger / layout.CHECKPOINTS / layout.index_name(first, layout.STREAM_SUFFIX)
+
+
+@pytest.mark.parametrize("position", [0, 1])
+def test_a_deleted_checkpoint_stream(copy: tuple[Path, Path, int], position: int) -> None:
+    ledger, anchor, _ = copy
+    stream = _stream(ledger, segments(ledger)[position][0])
+    stream.unlink()  # its checkpoints gone; the later ones still cover every entry
+    alone = check(ledger)
+    assert not alone.of(INTEGRITY)
+    assert [p.where for p in alone.problems] == [str(stream)]
+    assert "checkpoint stream deleted: segment" in alone.problems[0].message
+    anchored = check(ledger, anchor)  # the anchor holds copies of what was in it
+    assert not anchored.of(INTEGRITY)
+    assert [p.where for p in anchored.problems] == [str(stream)]
+    assert "checkpoint stream deleted: the anchor holds" in anchored.problems[0].message
+
+
+def test_a_sealing_checkpoint_cut_from_its_stream(copy: tuple[Path, Path, int]) -> None:
+    ledger, anchor, _ = copy
+    stream = _stream(ledger, segments(ledger)[0][0])
+    frames = stream_frames(stream)
+    assert len(frames) > 1
+    stream.write_bytes(b"".join(encode_frame(f) for f in frames[:-1]))
+    alone = check(ledger)
+    assert [p.where for p in alone.problems] == [str(stream)]
+    assert "checkpoint cut from this stream: segment 0 was sealed" in alone.problems[0].message
+    anchored = check(ledger, anchor)
+    assert [p.where for p in anchored.problems] == [str(stream)]
+    assert "checkpoints cut from this stream: the anchor holds" in anchored.problems[0].message
+
+
+class _Rec(NamedTuple):
+    source: str
+    instance: str
+    seq: int
+    received_ns: int
+    raw: bytes
+
+
+def _append(ledger: Path, anchor: Path, count: int) -> int:
+    """Restart the writer, as logwarden does on its next start, and append `count` records
+    of a new instance in one batch (it signs a checkpoint on opening if one is due, and on
+    closing); returns the ledger's size."""
+    raws = [r.raw for r in real_records()[:count]]
+    batch = [_Rec("k8s_audit", "restarted.log", i, 1 << 60, raw) for i, raw in enumerate(raws, 1)]
+    with LedgerWriter(ledger, SIGNER, anchor=anchor) as writer:
+        writer.append_records(batch)
+        return writer.size
+
+
+def test_a_rewound_stream_and_an_edit_are_placed_after_the_last_match(
+    copy: tuple[Path, Path, int],
+) -> None:
+    ledger, anchor, _ = copy
+    size = _append(ledger, anchor, 40)
+    stream = _stream(ledger, segments(ledger)[-1][0])
+    frames = stream_frames(stream)
+    stream.write_bytes(b"".join(encode_frame(f) for f in frames[:-1]))  # the newest one cut
+    kept = Checkpoint.parse(note.parse_note(frames[-2])[0]).size
+    edited = size - 20
+    assert kept < edited
+    _edit(ledger, edited)
+    _append(ledger, anchor, 0)  # the restarted writer signs the edited entries
+    report = check(ledger, anchor)
+    problem = report.first_bad(INTEGRITY)
+    assert problem is not None and problem.span == (kept, size - 1), report.problems
+    assert [p.where for p in report.of(COMPLETENESS)] == [str(stream)]
+    assert "checkpoints cut from this stream" in report.of(COMPLETENESS)[0].message
+
+
+def test_an_altered_header_names_no_entry(copy: tuple[Path, Path, int]) -> None:
+    ledger, anchor, _ = copy
+    first, path = segments(ledger)[3]
+    header, payloads = read_segment(path)
+    roots = list(Header.decode(header).frontier)
+    roots[0] = bytes([roots[0][0] ^ 0x01]) + roots[0][1:]
+    write_segment(path, Header.encode(first, roots), payloads)  # its checksum recomputed
+    alone, anchored = check(ledger), check(ledger, anchor)
+    for report in (alone, anchored):
+        assert not report.of(COMPLETENESS)
+        assert "header subtree roots were altered" in report.problems[0].message
+        # the entries are what was signed: none is named, no checkpoint fails
+        assert all(p.index is None and p.span is None for p in report.problems), report.problems
+    assert len(alone.problems) == 1
+    assert "the header differs from the anchored copy" in anchored.problems[1].message
+    assert len(anchored.problems) == 2
+
+
+def test_a_record_deleted_from_the_open_segment_is_placed_after_the_last_match(
+    copy: tuple[Path, Path, int],
+) -> None:
+    ledger, anchor, _ = copy
+    before = _append(ledger, anchor, 40) - 40  # the checkpoint on reopening is of this size
+    deleted = before + 20
+    path, pos = locate(ledger, deleted)
+    header, payloads = read_segment(path)
+    del payloads[pos]
+    write_segment(path, header, payloads)
+    for report in (check(ledger), check(ledger, anchor)):
+        problem = report.first_bad(INTEGRITY)
+        assert problem is not None and problem.index is None, report.problems
+        assert problem.span == (before, before + 39)
+        assert "or from among them" in problem.message  # not only "truncated"
+        assert first_bad(report, COMPLETENESS) == deleted
+    missing = check(ledger, anchor).of(COMPLETENESS)
+    assert [p.span for p in missing if "the anchor holds" in p.message] == [(before, before + 39)]
+
+
+def test_a_record_deleted_from_a_sealed_segment_without_a_sequence_gap(
+    copy: tuple[Path, Path, int],
+) -> None:
+    ledger, _, _ = copy
+    (first, path), (end, _) = segments(ledger)[-2:]  # one record per source instance here
+    deleted = first + 9
+    header, payloads = read_segment(path)
+    del payloads[9]
+    write_segment(path, header, payloads)
+    report = check(ledger)
+    assert report.first_bad(INTEGRITY) is not None
+    assert report.first_bad(INTEGRITY).span == (deleted, deleted)  # type: ignore[union-attr]
+    gap = report.first_bad(COMPLETENESS)  # no sequence gap: the next segment starts late
+    assert gap is not None and gap.index is None
+    assert gap.span == (deleted, end - 1)
+
+
+def test_a_rollback_the_restarted_writer_signed_over_shows_in_the_anchor(
+    copy: tuple[Path, Path, int],
+) -> None:
+    ledger, anchor, _ = copy
+    size = _append(ledger, anchor, 40)
+    first, path = segments(ledger)[-1]
+    stream = _stream(ledger, first)
+    frames = stream_frames(stream)
+    kept = Checkpoint.parse(note.parse_note(frames[-2])[0]).size
+    header, payloads = read_segment(path)
+    write_segment(path, header, payloads[: kept - first])  # back to the checkpoint before
+    stream.write_bytes(b"".join(encode_frame(f) for f in frames[:-1]))
+    _append(ledger, anchor, 10)  # the writer goes on from there, anchoring what it signs
+    report = check(ledger, anchor)
+    rollback = [p for p in report.of(COMPLETENESS) if p.message.startswith("rolled back")]
+    assert len(rollback) == 1 and f"after one of size {size}" in rollback[0].message
+    # the anchor's checkpoints signed after the rollback do not vouch for the entries
+    problem = report.first_bad(COMPLETENESS)
+    assert problem is not None and problem.span == (kept, size - 1), report.problems
+
+
+def test_every_segment_and_checkpoint_deleted(copy: tuple[Path, Path, int]) -> None:
+    ledger, anchor, _ = copy
+    for directory in (layout.SEGMENTS, layout.CHECKPOINTS):
+        for path in (ledger / directory).iterdir():
+            path.unlink()
+    report = check(ledger)
+    assert [p.message for p in report.problems] == [
+        "no segment files",
+        "no valid signed checkpoint in the ledger",
+    ]
+    streams = [p for p in check(ledger, anchor).problems if "stream deleted" in p.message]
+    assert len(streams) == len(list((anchor / layout.SEGMENTS).iterdir())) + 1

@@ -27,8 +27,9 @@ _SHOWN = 20
 _HELP = """\
 Check a ledger offline: signatures of every checkpoint, every entry's checksum, every
 checkpoint root recomputed from the entries, checkpoint order (rollback), split views,
-segment order and gaps, per-source sequence gaps, and, with --anchor, truncation and
-edits against the anchored checkpoints and sealed segments.
+segment order and gaps, deleted checkpoint streams, per-source sequence gaps, and, with
+--anchor, truncation, rollback, edits and missing checkpoints against the anchored
+checkpoints and sealed segments.
 
 Integrity (what is there is what was signed) and completeness (nothing is missing) are
 separate verdicts; the report names the first bad entry. Pass the verifier key with
@@ -123,7 +124,8 @@ def _verdict(report: Report, verdict: str, w: Any) -> None:
         w(f"  first bad entry: {first.index:,}: {first}\n")
     elif first is not None and first.span is not None:
         a, b = first.span
-        w(f"  first bad entry: one of {a:,}..{b:,} (no finer evidence without --anchor)\n")
+        why = "no finer evidence" + ("" if report.anchor else " without --anchor")
+        w(f"  first bad entry: one of {a:,}..{b:,} ({why})\n")
     for problem in _ordered(problems)[:_SHOWN]:
         w(f"  - {problem}\n")
     if len(problems) > _SHOWN:

@@ -23,8 +23,10 @@ SUMMARY = "check proofs printed by 'logwarden prove' (offline)"
 
 _HELP = """\
 Check each proof in PROOF (a file of JSON proofs, one per line, or '-' for stdin): the
-checkpoint signatures against --key, the entry's leaf hash, and the RFC 9162 inclusion
-or consistency path against the signed roots. Without --key only the math is checked.
+checkpoint signatures against --key; for inclusion, that the entry is there and hashes
+to the leaf hash and that the record shown is exactly what the entry holds; the sizes
+and roots against the signed checkpoints; and the RFC 9162 inclusion or consistency
+path. A failure names the member that is wrong. Without --key only the math is checked.
 Exit status: 0 when every proof holds, 1 when one does not, 2 on usage errors.
 """
 

@@ -42,7 +42,9 @@ class Scanner:
         checkpoints: list[SignedCheckpoint],
         jobs: int | None = None,
         parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+        anchored: list[SignedCheckpoint] | None = None,
     ) -> None:
+        """`checkpoints` are all valid ones; `anchored`, those of them the anchor holds."""
         self.report = report
         self.jobs = jobs or os.cpu_count() or 1
         self.parallel_min_bytes = parallel_min_bytes
@@ -54,26 +56,36 @@ class Scanner:
             self.by_size.setdefault(signed.checkpoint.size, []).append(signed)
         self.checked: set[int] = set()
         self.matched = 0  # size of the newest checkpoint the entries matched
+        # the same for the anchor's checkpoints: a writer restarted by whoever controls
+        # the host signs what it finds, so only the anchor's say what was there before
+        self.anchored = {s.note for s in anchored or ()}
+        self.matched_anchored = 0
+        #: per segment, in order: (first index by name, index after its last entry read,
+        #: or None when the segment could not be read)
+        self.extents: list[tuple[int, int | None]] = []
         self.mismatches = 0
         self.counts: dict[str, int] = {}
 
     def run(self, segments: list[tuple[int, Path]]) -> None:
         """Scan every segment (in order of their names) and join the results."""
-        for (first, path), scan in zip(segments, self._scans(segments), strict=True):
-            self._join(first, Path(path), scan)
+        targets = self._targets(segments)
+        scans = self._scans(segments, targets)
+        for (first, path), scan, wanted in zip(segments, scans, targets, strict=True):
+            self._join(first, Path(path), scan, wanted)
         self._finish()
 
     def _targets(self, segments: list[tuple[int, Path]]) -> list[list[int]]:
         sizes = sorted(self.by_size)
-        bounds = [f for f, _ in segments[1:]] + [None]
+        bounds = [*(f for f, _ in segments[1:]), None][: len(segments)]
         return [
             [s for s in sizes if s >= first and (end is None or s <= end)]
             for (first, _), end in zip(segments, bounds, strict=True)
         ]
 
-    def _scans(self, segments: list[tuple[int, Path]]) -> Iterator[SegmentScan]:
+    def _scans(
+        self, segments: list[tuple[int, Path]], targets: list[list[int]]
+    ) -> Iterator[SegmentScan]:
         paths = [str(p) for _, p in segments]
-        targets = self._targets(segments)
         total = sum(_size(p) for p in paths)
         if self.jobs < 2 or len(paths) < 2 or total < self.parallel_min_bytes:
             yield from map(scan_segment, paths, targets)
@@ -85,13 +97,14 @@ class Scanner:
 
     # -- joining ---------------------------------------------------------------------------
 
-    def _join(self, first: int, path: Path, scan: SegmentScan) -> None:
+    def _join(self, first: int, path: Path, scan: SegmentScan, targets: list[int]) -> None:
         report = self.report
         report.bytes += scan.size
         if scan.header is None:
             report.add(
                 INTEGRITY, str(path), f"{scan.error} (entries from {self.n} unreadable)", self.n
             )
+            self.extents.append((first, None))
             return
         header = scan.header
         if header.first != first:
@@ -100,21 +113,9 @@ class Scanner:
             )
         if header.first == self.n:
             if tuple(self.frontier) != header.frontier and header.first:
-                report.add(
-                    INTEGRITY,
-                    str(path),
-                    "header subtree roots do not match the entries before it: entries "
-                    f"{self.matched}..{header.first - 1} differ from what the writer hashed",
-                    span=(self.matched, header.first - 1),
-                )
+                scan = self._bad_header(path, scan, targets)
         elif header.first > self.n:
-            report.add(
-                COMPLETENESS,
-                str(path),
-                f"entries {self.n}..{header.first - 1} are missing: a segment was deleted, "
-                "or entries were removed from the end of the one before",
-                self.n,
-            )
+            self._missing_before(path, header.first)
             self._unchecked(self.n, header.first, path)
             self.matched = header.first
         else:
@@ -126,6 +127,7 @@ class Scanner:
                 span=(min(self.matched, header.first), self.n - 1),
             )
             self.matched = header.first
+            self.matched_anchored = min(self.matched_anchored, header.first)
         self._sequences(scan)
         for kind, where, message, index in scan.found:
             verdict = COMPLETENESS if kind == "sequence" else INTEGRITY
@@ -135,6 +137,60 @@ class Scanner:
         for size in sorted(scan.roots):
             self._compare(size, scan.roots[size])
         self.n, self.frontier = scan.end, scan.frontier
+        self.extents.append((first, scan.end))
+
+    def _bad_header(self, path: Path, scan: SegmentScan, targets: list[int]) -> SegmentScan:
+        """A header whose subtree roots differ from the tree of the entries before it.
+
+        When those entries match a signed checkpoint of exactly that size, they are what
+        was signed and the header is what changed: the segment is scanned again from the
+        computed roots, so its entries are checked against their checkpoints as they are.
+        Otherwise the entries since the last matching checkpoint, or the header, changed.
+        """
+        first = self.n
+        if self.matched == first:
+            self.report.add(
+                INTEGRITY,
+                str(path),
+                "header subtree roots were altered: they do not match the entries before "
+                f"it, which match the signed checkpoint of size {first} (no entry is named; "
+                "the segment was checked from the roots computed from those entries)",
+            )
+            return scan_segment(str(path), targets, self.frontier)
+        self.report.add(
+            INTEGRITY,
+            str(path),
+            "header subtree roots do not match the entries before it: entries "
+            f"{self.matched}..{first - 1} differ from what the writer hashed, or the "
+            "header was altered",
+            span=(self.matched, first - 1),
+        )
+        return scan
+
+    def _missing_before(self, path: Path, first: int) -> None:
+        """Entries before segment `first` are missing: exactly `n..first - 1` when the
+        entries held match a signed checkpoint up to the end, else some after the match."""
+        n, matched = self.n, self.matched
+        if matched >= n:
+            self.report.add(
+                COMPLETENESS,
+                str(path),
+                f"entries {n}..{first - 1} are missing: a segment was deleted, or entries "
+                "were removed from the end of the one before",
+                n,
+            )
+            return
+        count = "1 entry" if first - n == 1 else f"{first - n} entries"
+        verb = "is" if first - n == 1 else "are"
+        known = f"entries up to {matched - 1} match a signed checkpoint" if matched else ""
+        self.report.add(
+            COMPLETENESS,
+            str(path),
+            f"{count} of {matched}..{first - 1} {verb} missing: a segment was deleted, or "
+            "entries were removed from the segment before, from its end or from among them"
+            + (f" ({known})" if known else ""),
+            span=(matched, first - 1),
+        )
 
     def _unchecked(self, start: int, stop: int, path: Path) -> None:
         """Signed checkpoints inside missing entries cannot be matched: each is a problem."""
@@ -166,14 +222,27 @@ class Scanner:
         if size in self.checked:
             return
         self.checked.add(size)
+        # sizes come in increasing order: the last matches below this one
+        local_start, anchored_start = self.matched, self.matched_anchored
         for signed in self.by_size.get(size, ()):
+            anchored = signed.note in self.anchored
             if signed.checkpoint.root == root:
                 self.matched = max(self.matched, size)
+                if anchored:
+                    self.matched_anchored = max(self.matched_anchored, size)
                 continue
             self.mismatches += 1
             if self.mismatches > 1:
                 continue  # once entries stop matching, every later checkpoint fails too
-            start = self.matched
+            start = anchored_start if anchored else local_start
+            if start >= size:  # the tree of 0 entries, or nothing matched below it
+                self.report.add(
+                    INTEGRITY,
+                    signed.where,
+                    f"this signed checkpoint (size {size}) does not match the tree of the "
+                    f"first {size} entries",
+                )
+                continue
             self.report.add(
                 INTEGRITY,
                 signed.where,

@@ -54,8 +54,12 @@ class SegmentScan:
             self.found.append((kind, where, message, index))
 
 
-def scan_segment(path: str, targets: list[int]) -> SegmentScan:
-    """Check the segment file `path`; take the roots at the tree sizes in `targets`."""
+def scan_segment(path: str, targets: list[int], frontier: list[bytes] | None = None) -> SegmentScan:
+    """Check the segment file `path`; take the roots at the tree sizes in `targets`.
+
+    The tree starts from the header's subtree roots, or from `frontier` when given (the
+    roots the verifier computed, for a header it found altered).
+    """
     scan = SegmentScan(path)
     try:
         with open(path, "rb") as fh:
@@ -69,6 +73,8 @@ def scan_segment(path: str, targets: list[int]) -> SegmentScan:
     except ValueError as exc:
         scan.error = str(exc)
         return scan
+    if frontier is not None:
+        header = Header(header.first, tuple(frontier), header.length)
     scan.header = header
     wanted = sorted(t for t in targets if t >= header.first)
     _frames(scan, buf, header, wanted)

@@ -3,10 +3,14 @@
 A proof is one JSON object that carries everything needed to check it offline:
 
 - inclusion: ``index``, ``tree_size``, ``entry`` (base64 of the entry bytes: the leaf
-  hash is SHA-256(0x00 || entry)), ``leaf_hash``, ``path`` (the RFC 9162 inclusion path,
-  bottom up), ``root`` and ``checkpoint`` (the signed checkpoint note of that tree);
+  hash is SHA-256(0x00 || entry)), ``leaf_hash``, ``record`` (what ``entry`` decodes to,
+  for people), ``path`` (the RFC 9162 inclusion path, bottom up), ``root`` and
+  ``checkpoint`` (the signed checkpoint note of that tree);
 - consistency: ``old_size``, ``new_size``, ``old_root``, ``new_root``, ``path`` (the
   RFC 9162 consistency proof) and both signed checkpoints.
+
+Every member is checked: the entry must hash to the leaf hash, the record must be exactly
+what the entry decodes to, and the sizes and roots must be the signed checkpoints'.
 
 Hashes are base64, as in checkpoints. `check_proof` verifies one with trusted keys;
 any RFC 9162 implementation can check the path with the same numbers. Standard library
@@ -209,12 +213,16 @@ def consistency(ledger: Path, old: SignedCheckpoint, new: SignedCheckpoint) -> d
     }
 
 
-def _hash(doc: dict[str, Any], key: str) -> bytes:
+def _base64(doc: dict[str, Any], key: str) -> bytes:
     try:
-        value = base64.b64decode(str(doc[key]), validate=True)
+        return base64.b64decode(str(doc[key]), validate=True)
     except (KeyError, binascii.Error) as exc:
         raise NoteError(f"proof: {key} is missing or not base64") from exc
-    if key != "entry" and len(value) != 32:
+
+
+def _hash(doc: dict[str, Any], key: str) -> bytes:
+    value = _base64(doc, key)
+    if len(value) != 32:
         raise NoteError(f"proof: {key} is not a 32-byte hash")
     return value
 
@@ -250,24 +258,57 @@ def check_proof(doc: dict[str, Any], keys: list[Verifier] | None) -> str:
     if doc.get("format") != FORMAT:
         raise NoteError(f"not a logwarden proof (format {doc.get('format')!r})")
     if doc.get("type") == "inclusion":
-        ckpt = _checkpoint(doc, "checkpoint", keys)
-        index, size = _int(doc, "index"), _int(doc, "tree_size")
-        leaf = _hash(doc, "leaf_hash")
-        if "entry" in doc and merkle.leaf_hash(_hash(doc, "entry")) != leaf:
-            raise NoteError("proof: the entry does not hash to leaf_hash")
-        if size != ckpt.size or _hash(doc, "root") != ckpt.root:
-            raise NoteError("proof: tree_size or root differ from the signed checkpoint")
-        if not merkle.verify_inclusion(index, size, leaf, _path(doc), ckpt.root):
-            raise NoteError(f"proof: the path does not lead from entry {index} to the root")
-        return f"entry {index} is in the tree of size {size} of {ckpt.origin}"
+        return _check_inclusion(doc, keys)
     if doc.get("type") == "consistency":
-        old = _checkpoint(doc, "old_checkpoint", keys)
-        new = _checkpoint(doc, "new_checkpoint", keys)
-        if (old.size, new.size) != (_int(doc, "old_size"), _int(doc, "new_size")):
-            raise NoteError("proof: sizes differ from the signed checkpoints")
-        if old.origin != new.origin:
-            raise NoteError("proof: the checkpoints are of different logs")
-        if not merkle.verify_consistency(old.size, new.size, old.root, new.root, _path(doc)):
-            raise NoteError(f"proof: tree {old.size} is not a prefix of tree {new.size}")
-        return f"the tree of size {old.size} is a prefix of the tree of size {new.size}"
+        return _check_consistency(doc, keys)
     raise NoteError(f"unknown proof type {doc.get('type')!r}")
+
+
+def _check_inclusion(doc: dict[str, Any], keys: list[Verifier] | None) -> str:
+    ckpt = _checkpoint(doc, "checkpoint", keys)
+    index, size = _int(doc, "index"), _int(doc, "tree_size")
+    leaf = _hash(doc, "leaf_hash")
+    if "entry" not in doc:
+        raise NoteError("proof: entry is missing (an inclusion proof carries the entry it proves)")
+    entry = _base64(doc, "entry")
+    if merkle.leaf_hash(entry) != leaf:
+        raise NoteError("proof: entry does not hash to leaf_hash")
+    if "record" in doc:
+        _check_record(doc["record"], entry)
+    if size != ckpt.size:
+        raise NoteError("proof: tree_size differs from the signed checkpoint's size")
+    if _hash(doc, "root") != ckpt.root:
+        raise NoteError("proof: root differs from the signed checkpoint's root")
+    if not merkle.verify_inclusion(index, size, leaf, _path(doc), ckpt.root):
+        raise NoteError(f"proof: the path does not lead from entry {index} to the root")
+    return f"entry {index} is in the tree of size {size} of {ckpt.origin}"
+
+
+def _check_record(record: object, entry: bytes) -> None:
+    """`record` must be exactly what `entry` decodes to: every field, nothing more."""
+    if not isinstance(record, dict):
+        raise NoteError("proof: record is not a JSON object")
+    expected = _record(entry)
+    for key in [*expected, *(k for k in record if k not in expected)]:
+        if key not in record:
+            raise NoteError(f"proof: record.{key} is missing (the entry has it)")
+        if key not in expected:
+            raise NoteError(f"proof: record.{key} is not in the entry")
+        mine, theirs = record[key], expected[key]
+        if type(mine) is not type(theirs) or mine != theirs:
+            raise NoteError(f"proof: record.{key} differs from what the entry holds")
+
+
+def _check_consistency(doc: dict[str, Any], keys: list[Verifier] | None) -> str:
+    old = _checkpoint(doc, "old_checkpoint", keys)
+    new = _checkpoint(doc, "new_checkpoint", keys)
+    for side, ckpt in (("old", old), ("new", new)):
+        if _int(doc, f"{side}_size") != ckpt.size:
+            raise NoteError(f"proof: {side}_size differs from the signed {side} checkpoint's size")
+        if _hash(doc, f"{side}_root") != ckpt.root:
+            raise NoteError(f"proof: {side}_root differs from the signed {side} checkpoint's root")
+    if old.origin != new.origin:
+        raise NoteError("proof: the checkpoints are of different logs")
+    if not merkle.verify_consistency(old.size, new.size, old.root, new.root, _path(doc)):
+        raise NoteError(f"proof: tree {old.size} is not a prefix of tree {new.size}")
+    return f"the tree of size {old.size} is a prefix of the tree of size {new.size}"

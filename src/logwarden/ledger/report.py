@@ -44,6 +44,7 @@ class Report:
 
     ledger: str
     origin: str = ""
+    anchor: str = ""  # the anchor directory checked against, if any
     entries: int = 0
     segments: int = 0
     bytes: int = 0
