@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from ledger_helpers import real_records, segments, stream_frames
 
+from logwarden.cli.verify import print_report
 from logwarden.ledger import layout, note
 from logwarden.ledger.checkpoint import open_checkpoint
 from logwarden.ledger.layout import LedgerError
@@ -195,9 +197,16 @@ def test_entries_found_unsigned_at_a_restart_are_signed_as_recovered(tmp_path: P
         w.append_records(RECORDS[:5])
     last = sorted((ledger / layout.SEGMENTS).iterdir())[-1]
     with open(last, "ab") as fh:  # no key needed: a crash before the checkpoint leaves this too
-        fh.write(encode_frame(b"\x00" + encode_entry("k8s_audit", "audit", 6, 1, b"{}")))
+        r = RECORDS[5]
+        entry = encode_entry(r.source, r.instance, r.seq, r.received_ns, r.raw)
+        fh.write(encode_frame(b"\x00" + entry))
     with LedgerWriter(ledger, SIGNER) as w:
         assert any(r.startswith("entries 5..5 were stored but not covered") for r in w.repairs)
     streams = sorted((ledger / layout.CHECKPOINTS).iterdir())
     notes = [open_checkpoint(p, [KEY], "") for s in streams for p in stream_frames(s)]
     assert [n.checkpoint.recovered for n in notes if n.checkpoint.recovered] == [(5, 5)]
+    report = verify_ledger(ledger, keys=[KEY])  # signed, but named as signed late
+    assert report.ok and [r[:2] for r in report.recovered] == [(5, 5)]
+    out = io.StringIO()
+    print_report(report, out)
+    assert "recovered     entries 5..5 were signed when the writer restarted" in out.getvalue()

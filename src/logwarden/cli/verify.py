@@ -110,6 +110,12 @@ def print_report(report: Report, out: TextIO) -> None:
         w(f"key           {key} ({source})\n")
     for verdict in (INTEGRITY, COMPLETENESS):
         _verdict(report, verdict, w)
+    for first, last, when in report.recovered:
+        w(
+            f"recovered     entries {first:,}..{last:,} were signed when the writer restarted "
+            f"({_time(when)}), not when they were stored: the last records before a crash, "
+            "or records added to the files while it was stopped\n"
+        )
 
 
 def _verdict(report: Report, verdict: str, w: Any) -> None:

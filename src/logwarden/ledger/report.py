@@ -57,6 +57,10 @@ class Report:
     keys_from_ledger: bool = False
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
+    #: entries (first, last, issue time of the checkpoint) a writer found unsigned when it
+    #: reopened the ledger and signed then (its checkpoint's `recovered` line): the last
+    #: records before a crash, or records someone added to the files while it was stopped
+    recovered: list[tuple[int, int, int | None]] = field(default_factory=list)
 
     def add(
         self,

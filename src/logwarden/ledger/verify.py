@@ -75,6 +75,9 @@ def verify_ledger(
     segments = _segments(ledger, report)
     streams: dict[int, list[SignedCheckpoint]] = {}
     local = load_local(ledger, [f for f, _ in segments], trusted, info.origin, report, streams)
+    report.recovered = sorted(
+        {(*r, s.checkpoint.time_ns) for s in local if (r := s.checkpoint.recovered) is not None}
+    )
     anchored = load_anchored(anchored_dir, trusted, info.origin, report) if anchored_dir else []
     split_views(local + anchored, report)
     after_rollback = anchor_rollbacks(anchored, report)
