@@ -90,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     for problem in writer.problems:
         print(f"logwarden: anchor: {problem}", file=sys.stderr)
+    added = writer.size - first
+    entries = f" (entries {first:,}..{writer.size - 1:,})" if added else ""
     print(
-        f"logwarden: appended {writer.size - first:,} records from {len(source.inputs):,} "
-        f"files to {ledger} (entries {first:,}..{writer.size - 1:,}), {rejects.count:,} "
-        f"rejected, in {seconds:.2f} s",
+        f"logwarden: appended {added:,} records from {len(source.inputs):,} files to "
+        f"{ledger}{entries}, {rejects.count:,} rejected, in {seconds:.2f} s",
         file=sys.stderr,
     )
     return 1 if rejects.count or writer.problems else 0
