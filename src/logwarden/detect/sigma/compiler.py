@@ -204,7 +204,7 @@ def _node(cond: Any, source: str) -> Node:
     if isinstance(cond, ConditionFieldEqualsValueExpression):
         field = resolve(source, cond.field)
         if isinstance(cond.value, SigmaExists):  # presence, whatever the value (null, [])
-            present = Cmp(presence(cond.field), "exists")
+            present = Cmp(presence(source, cond.field), "exists")
             return present if cond.value.exists else Not(present)
         return _value(field, cond.value, source)
     if isinstance(cond, ConditionValueExpression):

@@ -152,32 +152,45 @@ def _present(value: Any, steps: list[str]) -> bool:
     return False
 
 
-_presences: dict[str, Field] = {}
+_presences: dict[tuple[str, str], Field] = {}
 
 
-def presence(name: str) -> Field:
+def presence(source: str, name: str) -> Field:
     """Whether the event has the field `name` at all (Sigma's `exists`, which "only
     verifies the presence of a field, not its value, be it empty or null"): "" when it
-    has, None when not. Read from the whole event, since a typed view cannot tell a null
-    member from a missing one."""
-    field = _presences.get(name)
-    if field is None:
-        if name.startswith("/"):
-            tokens = _tokens(name)
+    has, None when not.
 
-            def extract(rec: Record) -> str | None:
-                value = document(rec)
-                for token in tokens:
-                    value = _step(value, token)
-                return None if value is MISSING else ""
+    A field with a value is present. Without one, the field may still be there as null or
+    an empty array, which only the JSON tells: for an audit event, the member it is in
+    (`requestObject`, `responseObject`, `annotations`, decoded once per event for every
+    rule); for other records, the whole record. The members of an audit event that its
+    typed view reads (`user`, `impersonatedUser`, `objectRef`, ...) are present when they
+    have a value: the apiserver leaves out those that are empty, never writing them null.
+    """
+    found = _presences.get((source, name))
+    if found is not None:
+        return found
+    field = value = resolve(source, name)
+    pointer = name.startswith("/")
+    steps = _tokens(name) if pointer else name.split(".")
+    audit = source == K8S_AUDIT
+    part = _RAW.get(steps[0]) if audit else None
+    if not audit or part is not None:
+        extract_value = value.extract
 
-        else:
-            steps = name.split(".")
+        def there(rec: Record) -> bool:
+            doc, rest = (part(rec), steps[1:]) if part is not None else (document(rec), steps)
+            if pointer:
+                for token in rest:
+                    doc = _step(doc, token)
+                return doc is not MISSING
+            return doc is not MISSING and _present(doc, rest)
 
-            def extract(rec: Record) -> str | None:
-                return "" if _present(document(rec), steps) else None
+        def extract(rec: Record) -> str | None:
+            return "" if extract_value(rec) is not None or there(rec) else None
 
-        field = _presences[name] = Field(f"{name}|exists", extract, cost=20)
+        field = Field(f"{name}|exists", extract, cost=10)
+    _presences[(source, name)] = field
     return field
 
 
