@@ -93,6 +93,46 @@ def test_patches_of_a_secret_lose_the_values_they_set() -> None:
     assert [op["value"] for op in doc["requestObject"]] == [MASK, {"token": MASK}, "kept"]
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def applied(secret: dict[str, Any]) -> dict[str, Any]:
+    """`secret` as `kubectl apply` leaves it: a copy of itself, values too, in an annotation."""
+    out = json.loads(json.dumps(secret))
+    copy = {k: v for k, v in secret.items() if k != "metadata"} | {"metadata": {"name": "x"}}
+    out["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(copy) + "\n", "team": "db"}
+    return out
+
+
+def test_kubectl_apply_s_copy_of_a_secret_loses_its_values_too() -> None:
+    secret = applied(SECRET)
+    rec = Redactor().redact(
+        record(event(level="RequestResponse", requestObject=secret, responseObject=secret))
+    )
+    assert_clean(rec)
+    doc = json.loads(rec.raw)
+    notes = doc["requestObject"]["metadata"]["annotations"]
+    assert json.loads(notes[LAST_APPLIED])["data"] == {"password": MASK, "username": MASK}
+    assert notes["team"] == "db"
+    assert f"responseObject.metadata.annotations.{LAST_APPLIED}" in doc["annotations"][NOTE]
+    item = {k: v for k, v in secret.items() if k not in ("kind", "apiVersion")}
+    listed = {"kind": "SecretList", "apiVersion": "v1", "items": [item]}
+    assert_clean(Redactor().redact(record(event(level="RequestResponse", responseObject=listed))))
+    # what kubectl apply sends to an existing Secret: a patch holding the annotation
+    merge = {"data": {"password": PASSWORD}, "metadata": secret["metadata"]}
+    assert_clean(Redactor().redact(record(event(verb="patch", requestObject=merge))))
+    ops = [
+        {"op": "add", "path": "/metadata/annotations", "value": secret["metadata"]["annotations"]},
+        {"op": "replace", "path": "/metadata/labels/app", "value": "kept"},
+    ]
+    rec = Redactor().redact(record(event(verb="patch", requestObject=ops)))
+    assert_clean(rec)
+    assert json.loads(rec.raw)["requestObject"][1]["value"] == "kept"
+    broken = {**SECRET, "metadata": {"annotations": {LAST_APPLIED: '{"data": {"pass'}}}
+    rec = Redactor().redact(record(event(level="RequestResponse", requestObject=broken)))
+    assert json.loads(rec.raw)["requestObject"]["metadata"]["annotations"][LAST_APPLIED] == MASK
+
+
 def test_a_secret_inside_another_resource_is_redacted_too() -> None:
     other = event(objectRef={"resource": "configmaps", "namespace": "default", "name": "x"})
     other["level"] = "RequestResponse"

@@ -9,7 +9,9 @@ records that carry one (`eks_audit`, `aks_audit`, `gke_audit`); other sources ca
 Secret objects and pass unchanged.
 
 In a Kubernetes audit event, the values of a Secret's `data` and `stringData` are replaced
-by ``<redacted>`` (the keys stay: which keys changed is worth knowing) wherever a Secret
+by ``<redacted>`` (the keys stay: which keys changed is worth knowing), and so are they in
+the copy `kubectl apply` keeps in the annotation
+``kubectl.kubernetes.io/last-applied-configuration``, wherever a Secret
 appears in `requestObject` or `responseObject`: a Secret, the items of a SecretList, a
 patch of the `secrets` resource (merge patches, and the `value` of JSON-patch operations
 on `/data` or `/stringData`). Configured extra paths (`requestObject.spec.password`)
@@ -50,6 +52,9 @@ MASK = "<redacted>"
 NOTE = "logwarden.io/redacted"
 
 _BODIES = ("requestObject", "responseObject")
+#: The annotation `kubectl apply` writes: the whole object as JSON, a Secret's values too.
+_LAST_APPLIED_KEY = "kubectl.kubernetes.io/last-applied-configuration"
+_LAST_APPLIED = _LAST_APPLIED_KEY.encode()
 _SECRET_MAPS = ("data", "stringData")
 _EMBEDDING = frozenset({cloud_eks.SOURCE, cloud_aks.SOURCE})
 #: Event members as a GKE LogEntry holds them (for extra paths).
@@ -228,19 +233,47 @@ def _secret_values(body: Any, where: str, secrets: bool, done: list[str]) -> Any
 
 
 def _sets_secret_value(op: Any) -> bool:
+    """A JSON-patch operation that sets Secret values: in `data` or `stringData`, or in
+    metadata that may hold kubectl's last-applied configuration (the whole Secret)."""
     if not isinstance(op, dict) or "value" not in op:
         return False
     path = op.get("path")
-    return isinstance(path, str) and path.startswith(("/data", "/stringData"))
+    if not isinstance(path, str):
+        return False
+    if path.startswith(("/data", "/stringData")):
+        return True
+    return path.startswith("/metadata") and _LAST_APPLIED in msgspec.json.encode(op["value"])
 
 
 def _mask_maps(obj: Any, where: str, done: list[str]) -> None:
+    """Mask a Secret's (or a patch's) `data` and `stringData`, and the copy of them in the
+    annotation `kubectl apply` keeps (the whole object as JSON text)."""
     if not isinstance(obj, dict):
         return
     for key in _SECRET_MAPS:
         if key in obj and obj[key] is not None:
             obj[key] = _masked(obj[key])
             done.append(f"{where}.{key}")
+    meta = obj.get("metadata")
+    notes = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(notes, dict) and _LAST_APPLIED_KEY in notes:
+        notes[_LAST_APPLIED_KEY] = _last_applied(notes[_LAST_APPLIED_KEY])
+        done.append(f"{where}.metadata.annotations.{_LAST_APPLIED_KEY}")
+
+
+def _last_applied(text: Any) -> Any:
+    """kubectl's last-applied configuration of a Secret with its values masked, as the
+    compact JSON it is kept as; anything but such JSON text is masked whole."""
+    if not isinstance(text, str):
+        return _masked(text)
+    try:
+        obj = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return MASK
+    if not isinstance(obj, dict):
+        return MASK
+    _mask_maps(obj, "", [])
+    return msgspec.json.encode(obj).decode() + "\n"
 
 
 def _masked(value: Any) -> Any:
