@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 from logwarden.posture import scan
+from logwarden.posture.checks.audit_policy import leaked
 from logwarden.posture.model import K8sObject
 from logwarden.posture.policy import Policy, Request, evaluate, read_policy
+from logwarden.posture.requests import Leak
 from logwarden.records import Finding
 
 ALICE = ("alice", ("system:authenticated", "dev"))
@@ -243,7 +245,23 @@ def test_omit_managed_fields_rule_overrides_policy() -> None:
             "using resourceNames requires at least one resource",
         ),
         ("- level: None\n  omitStages: [Done]", "allowed stages are"),
-        ("- level: None\n  resources: [{group: 'apps/v1'}]", "lower-case DNS subdomain"),
+        ("- level: None\n  resources: [{group: 'apps/v1'}]", "lowercase RFC 1123 subdomain"),
+        # validateResources: validation.NameIsDNSSubdomain(groupResource.Group, false)
+        ("- level: None\n  resources: [{group: '*'}]", "'*': must be a lowercase RFC 1123"),
+        (
+            "- level: None\n  resources: [{group: rbac_authorization.k8s.io}]",
+            "'rbac_authorization.k8s.io': must be a lowercase RFC 1123 subdomain",
+        ),
+        ("- level: None\n  resources: [{group: 'apps.'}]", "'apps.': must be a lowercase RFC 1123"),
+        ("- level: None\n  resources: [{group: '-apps'}]", "must be a lowercase RFC 1123"),
+        (f"- level: None\n  resources: [{{group: {'a' * 254}}}]", "RFC 1123"),  # > 253
+        # fields of the wrong type: the apiserver fails to decode the policy
+        ("- level: None\n  resources: [{group: 1}]", "must be a string, not number"),
+        (
+            "- level: None\n  omitManagedFields: 'false'",
+            "must be a boolean (true or false), not string 'false'",
+        ),
+        ("- level: None\n  omitManagedFields: 0", "must be a boolean (true or false), not number"),
     ],
 )
 def test_invalid_policies_are_rejected_like_the_apiserver(rules: str, message: str) -> None:
@@ -251,6 +269,47 @@ def test_invalid_policies_are_rejected_like_the_apiserver(rules: str, message: s
     data = yaml.safe_load(text)
     p = read_policy(K8sObject(data=data, kind="Policy", api_version="audit.k8s.io/v1"))
     assert any(message in reason for _, reason in p.errors), p.errors
+
+
+@pytest.mark.parametrize(
+    ("rules", "path"),
+    [
+        ("- level: None\n  resources: [{group: '*'}]", ("rules", 0, "resources", 0, "group")),
+        ("- level: None\n  resources: [{group: 1}]", ("rules", 0, "resources", 0, "group")),
+        ("- level: None\n  omitManagedFields: 'no'", ("rules", 0, "omitManagedFields")),
+    ],
+)
+def test_invalid_fields_are_named_by_their_path(rules: str, path: tuple[str | int, ...]) -> None:
+    data = yaml.safe_load(f"apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n{rules}\n")
+    p = read_policy(K8sObject(data=data, kind="Policy", api_version="audit.k8s.io/v1"))
+    assert [where for where, _ in p.errors] == [path]
+
+
+def test_valid_groups_are_accepted() -> None:
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: None
+          resources: [{group: ""}, {group: apps}, {group: rbac.authorization.k8s.io}]
+        - level: None
+          resources: [{group: x-1.example.io}]
+        - level: None
+          resources: [{group: null}]
+        """)
+    assert len(p.rules) == 3
+
+
+def test_policy_level_omit_managed_fields_must_be_a_boolean() -> None:
+    data = yaml.safe_load(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: 'false'\n"
+        "rules:\n- level: Metadata\n"
+    )
+    p = read_policy(K8sObject(data=data, kind="Policy", api_version="audit.k8s.io/v1"))
+    assert p.errors == [
+        (("omitManagedFields",), "must be a boolean (true or false), not string 'false'")
+    ]
+    assert p.omit_managed_fields is False
 
 
 def test_policy_without_rules_and_unknown_version_are_rejected() -> None:
@@ -410,10 +469,39 @@ def test_the_good_policy_has_no_findings(tmp_path: Path) -> None:
             {
                 "LW-POLICY-004": {
                     "Secret bodies (create/update/patch)",
-                    "Secret bodies (get/list/watch responses)",
+                    "Secret bodies (get/list/deletecollection responses)",
                 }
             },
             id="secret-bodies-leak",
+        ),
+        pytest.param(
+            # handlers/watch.go streams events and never logs a response body
+            "- level: RequestResponse\n  verbs: [watch]\n"
+            "  resources: [{group: '', resources: [secrets, configmaps]}]\n",
+            "[RequestReceived]",
+            {},
+            id="watch-responses-hold-no-body",
+        ),
+        pytest.param(
+            # Store.DeleteCollection returns the deleted objects, logged as the response
+            "- level: RequestResponse\n  verbs: [deletecollection]\n"
+            "  resources: [{group: '', resources: [secrets, configmaps]}]\n",
+            "[RequestReceived]",
+            {
+                "LW-POLICY-004": {
+                    "Secret bodies (get/list/deletecollection responses)",
+                    "ConfigMap bodies (get/list/deletecollection responses)",
+                }
+            },
+            id="deletecollection-responses-leak",
+        ),
+        pytest.param(
+            # a single delete returns a Status, not the object
+            "- level: RequestResponse\n  verbs: [delete]\n"
+            "  resources: [{group: '', resources: [secrets, configmaps]}]\n",
+            "[RequestReceived]",
+            {},
+            id="delete-response-is-a-status",
         ),
         pytest.param(
             "- level: Request\n  resources: [{group: authentication.k8s.io}]\n",
@@ -437,3 +525,36 @@ def test_each_simulation_case_is_reported_as_what_it_is(
     tmp_path: Path, first: str, omit: str, expected: dict[str, set[str]]
 ) -> None:
     assert by_check(scan_policy(tmp_path, first, omit)) == expected
+
+
+def test_response_started_of_a_long_running_request_holds_no_response_body() -> None:
+    # ResponseStarted is written before the response: only ResponseComplete has its body
+    p = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: RequestResponse
+          omitStages: [ResponseComplete]
+        """)
+    watch = Request("watch", "alice", ("system:authenticated",), "secrets", namespace="a")
+    assert leaked(p, Leak("watch", "high", "RequestResponse", (watch,))) == []
+    get = Request("get", "alice", ("system:authenticated",), "secrets", namespace="a", name="s")
+    assert leaked(p, Leak("get", "high", "RequestResponse", (get,))) == []
+    full = policy("""
+        apiVersion: audit.k8s.io/v1
+        kind: Policy
+        rules:
+        - level: RequestResponse
+        """)
+    assert [r for r, _ in leaked(full, Leak("get", "high", "RequestResponse", (get,)))] == [get]
+
+
+def test_v1beta1_is_simulated_but_reported_as_refused_by_1_24(tmp_path: Path) -> None:
+    # reader.go registers only audit.k8s.io/v1 since kubernetes PR #108092 (1.24)
+    path = tmp_path / "policy.yaml"
+    path.write_text(GOOD.format(first="", omit="[RequestReceived]").replace("/v1\n", "/v1beta1\n"))
+    found = [f for f in scan([str(path)]).findings if f.group == "audit-policy"]
+    (removed,) = found  # otherwise the GOOD policy: simulated, no other finding
+    assert (removed.id, removed.severity, removed.line) == ("LW-POLICY-006", "high", 1)
+    assert "audit.k8s.io/v1beta1" in removed.message and "1.24" in removed.message
+    assert scan_policy(tmp_path) == []  # the same policy in v1

@@ -4,7 +4,11 @@ Reading follows `k8s.io/apiserver/pkg/audit/policy/reader.go` and the validation
 `apis/audit/validation`: `audit.k8s.io/v1` (v1beta1 still read, deprecated), at least one
 rule, a valid `level` on every rule, `nonResourceURLs` starting with ``/`` with ``*`` only
 as the last character, no rule with both resources (or namespaces) and non-resource URLs,
-`resourceNames` only with `resources`, and known `omitStages`.
+`resourceNames` only with `resources`, known `omitStages`, and each `group` empty or a
+lowercase RFC 1123 DNS subdomain (`validateResources`). A field of the wrong type
+(`omitManagedFields: "false"`, `group: 1`) is an error too: the apiserver fails to decode
+the policy. v1beta1 is read as older apiservers read it; 1.24+ refuse it, which
+`checks.audit_policy` reports.
 
 Evaluation follows `policy/checker.go`: the policy-level `omitStages` are added to every
 rule's; the rules are tried in order and the first that matches decides the level, the
@@ -25,6 +29,7 @@ matches the level is None. A rule matches when every field it sets matches:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +51,12 @@ __all__ = [
 LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 _API_VERSIONS = {"audit.k8s.io/v1", "audit.k8s.io/v1beta1"}
+_DNS_1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_1123_SUBDOMAIN = re.compile(rf"{_DNS_1123_LABEL}(\.{_DNS_1123_LABEL})*")
+_DNS_SUBDOMAIN = (
+    "must be a lowercase RFC 1123 subdomain: lower case alphanumeric characters, '-' or "
+    "'.', starting and ending with an alphanumeric character"
+)
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,32 @@ def _matches_resource(rule: PolicyRule, req: Request) -> bool:
     return False
 
 
+def _type(value: Any) -> str:
+    """The JSON type of a decoded YAML value, as a decoding error names it."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _is_dns_subdomain(name: str) -> bool:
+    """validation.IsDNS1123Subdomain: at most 253 characters of lower-case RFC 1123 labels."""
+    return len(name) <= 253 and _DNS_1123_SUBDOMAIN.fullmatch(name) is not None
+
+
+def _bool(value: Any, path: tuple[str | int, ...], errors: list[Any]) -> bool | None:
+    """A boolean field; the apiserver fails to decode any other type."""
+    if value is None or isinstance(value, bool):
+        return value
+    errors.append((path, f"must be a boolean (true or false), not {_type(value)}"))
+    return None
+
+
 def _strings(value: Any, path: tuple[str | int, ...], errors: list[Any]) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -195,7 +232,7 @@ def read_policy(obj: K8sObject) -> Policy:
         rule = _rule(raw, i, stages, errors)
         if rule is not None:
             rules.append(rule)
-    omf = data.get("omitManagedFields")
+    omf = _bool(data.get("omitManagedFields"), ("omitManagedFields",), errors)
     return Policy(rules, stages, bool(omf), errors)
 
 
@@ -237,7 +274,7 @@ def _rule(
                 "rules cannot apply to both regular resources and non-resource URLs",
             )
         )
-    omf = raw.get("omitManagedFields")
+    omf = _bool(raw.get("omitManagedFields"), (*base, "omitManagedFields"), errors)
     return PolicyRule(
         level=str(level),
         index=i,
@@ -248,7 +285,7 @@ def _rule(
         namespaces=namespaces,
         non_resource_urls=urls,
         omit_stages=policy_stages | _stages(raw.get("omitStages"), (*base, "omitStages"), errors),
-        omit_managed_fields=omf if isinstance(omf, bool) else None,
+        omit_managed_fields=omf,
     )
 
 
@@ -265,9 +302,14 @@ def _group_resources(
         if not isinstance(gr, dict):
             errors.append(((*path, j), "must be a mapping with group and resources"))
             continue
-        group = str(gr.get("group") or "")
-        if "/" in group or group != group.lower():
-            errors.append(((*path, j, "group"), f"{group!r}: must be a lower-case DNS subdomain"))
+        group = gr.get("group")
+        if group is None:
+            group = ""
+        if not isinstance(group, str):
+            errors.append(((*path, j, "group"), f"must be a string, not {_type(group)}"))
+            group = ""
+        if group and not _is_dns_subdomain(group):
+            errors.append(((*path, j, "group"), f"{group!r}: {_DNS_SUBDOMAIN}"))
         resources = _strings(gr.get("resources"), (*path, j, "resources"), errors)
         names = _strings(gr.get("resourceNames"), (*path, j, "resourceNames"), errors)
         if names and not resources:

@@ -33,6 +33,8 @@ _NORMAL = frozenset({"RequestReceived", "ResponseComplete"})
 _LONG = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete"})
 _FAILED_AUTHN = frozenset({"ResponseStarted"})
 _LONG_SUBRESOURCES = {"exec", "attach", "portforward", "proxy", "log"}
+# the verbs whose responses carry whole objects into the audit event
+_BODY_READS = ("get", "list", "deletecollection")
 
 
 def stages_of(req: Request) -> frozenset[str]:
@@ -252,11 +254,14 @@ def _leaks() -> tuple[Leak, ...]:
 
     return (
         Leak("Secret bodies (create/update/patch)", "high", "Request", each(_WRITE, "secrets")),
+        # a watch streams events and never logs a response body (handlers/watch.go);
+        # deletecollection returns the deleted objects (Store.DeleteCollection), while a
+        # single delete returns a Status
         Leak(
-            "Secret bodies (get/list/watch responses)",
+            "Secret bodies (get/list/deletecollection responses)",
             "high",
             "RequestResponse",
-            each(("get", "list", "watch"), "secrets"),
+            each(_BODY_READS, "secrets"),
         ),
         Leak(
             "TokenReview bodies (the bearer token under review)",
@@ -277,10 +282,10 @@ def _leaks() -> tuple[Leak, ...]:
             each(_WRITE, "configmaps"),
         ),
         Leak(
-            "ConfigMap bodies (get/list responses)",
+            "ConfigMap bodies (get/list/deletecollection responses)",
             "medium",
             "RequestResponse",
-            each(("get", "list"), "configmaps"),
+            each(_BODY_READS, "configmaps"),
         ),
     )
 

@@ -175,3 +175,24 @@ def test_malformed_fields_are_reported_with_file_line_and_field(
         assert any(r.startswith(place) and reason in r for r in reported), (line, reported)
     # the object is left out rather than judged half-read
     assert not [f for f in result.findings if f.file == str(path)]
+
+
+def test_audit_policies_in_configmaps_are_found_however_written(tmp_path: Path) -> None:
+    path = tmp_path / "audit-cm.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: audit}\ndata:\n"
+        "  quoted.yaml: |\n"  # line 5
+        '    apiVersion: "audit.k8s.io/v1"\n    kind: "Policy"\n    rules:\n'
+        "    - level: None\n"  # line 9
+        "  policy.json: |\n"  # line 10
+        '    {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "None"}]}\n'
+        "  docs.txt: |\n"  # mentions both, parses as a string: not a Policy
+        "    see the audit.k8s.io Policy reference\n"
+    )
+    rejects = Rejects()
+    result = scan([str(path)], rejects=rejects)
+    assert rejects.count == 0
+    policies = list(result.inventory.of_kind("Policy"))
+    assert [o.embedded_in for o in policies] == ["ConfigMap/audit"] * 2
+    lines = {f.line for f in result.findings if f.id == "LW-POLICY-001"}
+    assert lines == {9, 11}  # the None rule of each: the quoted YAML and the JSON

@@ -17,13 +17,14 @@ from logwarden.posture.checks.base import Check
 from logwarden.posture.inputs.shapes import field_name
 from logwarden.posture.model import Inventory, K8sObject, Where
 from logwarden.posture.policy import LEVELS, Decision, Policy, Request, evaluate, read_policy
-from logwarden.posture.requests import EVENT_CLASSES, LEAKS, EventClass, stages_of
+from logwarden.posture.requests import EVENT_CLASSES, LEAKS, EventClass, Leak, stages_of
 from logwarden.records import Finding
 
-__all__ = ["CHECKS", "GROUP", "describe", "run", "verdicts"]
+__all__ = ["CHECKS", "GROUP", "describe", "leaked", "run", "verdicts"]
 
 GROUP = "audit-policy"
 _RESPONSE = {"ResponseStarted", "ResponseComplete"}
+_BODY_STAGES = {"ResponseStarted", "ResponseComplete", "Panic"}
 
 NOT_LOGGED = Check(
     "LW-POLICY-001",
@@ -78,7 +79,20 @@ INVALID = Check(
     "Fix the field named in the message (see the audit.k8s.io/v1 Policy reference).",
 )
 
-CHECKS = (NOT_LOGGED, BELOW_LEVEL, NO_OUTCOME, LEAK, INVALID)
+REMOVED_VERSION = Check(
+    "LW-POLICY-006",
+    GROUP,
+    "Audit policy in a version kube-apiserver 1.24+ refuses",
+    "high",
+    "audit.k8s.io/v1beta1 is no longer read since Kubernetes 1.24 (kubernetes PR #108092): "
+    "on any supported release, or after an upgrade, the apiserver refuses the policy and "
+    "does not start. The policy is still simulated, as an older apiserver reads it.",
+    "Change apiVersion to audit.k8s.io/v1; the fields are the same.",
+)
+
+CHECKS = (NOT_LOGGED, BELOW_LEVEL, NO_OUTCOME, LEAK, INVALID, REMOVED_VERSION)
+#: versions older apiservers read and 1.24+ refuse (reader.go registers only v1)
+_REMOVED_VERSIONS = {"audit.k8s.io/v1beta1"}
 
 
 def describe(req: Request) -> str:
@@ -145,6 +159,12 @@ def run(inv: Inventory) -> Iterator[Finding]:
             for path, reason in policy.errors:
                 yield INVALID.at(obj.where(path), f"{field_name(path)}: {reason}")
             continue
+        if obj.api_version in _REMOVED_VERSIONS:
+            yield REMOVED_VERSION.at(
+                obj.where(("apiVersion",)),
+                f"apiVersion: {obj.api_version} is refused by kube-apiserver 1.24 and later "
+                "(only audit.k8s.io/v1 is read); simulated as an older apiserver reads it",
+            )
         yield from _coverage(obj, policy)
         yield from _leaks(obj, policy)
 
@@ -176,16 +196,27 @@ def _coverage(obj: K8sObject, policy: Policy) -> Iterator[Finding]:
             )
 
 
+def leaked(policy: Policy, leak: Leak) -> list[tuple[Request, Decision]]:
+    """The requests of `leak` whose secret-bearing body `policy` writes to the audit log.
+
+    Bodies are attached while the request is handled, so RequestReceived holds none; a
+    response body is attached when the response is written, so only ResponseComplete
+    holds it (the ResponseStarted of a long-running request is written before it).
+    """
+    least = LEVELS.index(leak.level)
+    holds_body = {"ResponseComplete"} if leak.level == "RequestResponse" else _BODY_STAGES
+    failed = []
+    for req in leak.requests:
+        decision = evaluate(policy, req)
+        kept = stages_of(req) - decision.omit_stages
+        if LEVELS.index(decision.level) >= least and kept & holds_body:
+            failed.append((req, decision))
+    return failed
+
+
 def _leaks(obj: K8sObject, policy: Policy) -> Iterator[Finding]:
     for leak in LEAKS:
-        least = LEVELS.index(leak.level)
-        failed = []
-        for req in leak.requests:
-            decision = evaluate(policy, req)
-            kept = stages_of(req) - decision.omit_stages
-            # bodies are attached while the request is handled: RequestReceived has none
-            if LEVELS.index(decision.level) >= least and kept - {"RequestReceived"}:
-                failed.append((req, decision))
+        failed = leaked(policy, leak)
         if failed:
             yield LEAK.at(
                 _where(obj, failed[0][1]),

@@ -31,6 +31,8 @@ _DISCARD_HINT = re.compile(r"\baccess_log\s+off\b|/dev/null")
 #: (`nginx.ingress.kubernetes.io/configuration-snippet`, ...) hold raw nginx configuration
 _SNIPPET = "-snippet"
 _ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
+#: a value that does not parse is still reported as a broken Policy when it says this
+_POLICY_HINT = re.compile(r"""^\s*["']?kind["']?\s*:\s*["']?Policy\b""", re.MULTILINE)
 _SKIPPED_KINDS = {"Kustomization", "Component", "HelmRelease"}
 
 
@@ -172,8 +174,28 @@ def _unpack_configmap(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> Non
         if nginx_like and _NGINX_HINT.search(value) and _DISCARD_HINT.search(value):
             origin = "snippet" if key.endswith(_SNIPPET) else "configmap"
             nginx.add_text(value, obj, path, origin, inv)
-        elif "kind: Policy" in value and "audit.k8s.io" in value:
+        elif _holds_policy(value):
             _unpack_policy(obj, path, value, inv)
+
+
+def _holds_policy(text: str) -> bool:
+    """A ConfigMap value holding an audit Policy, as YAML or JSON (which YAML reads too),
+    however its `kind` and `apiVersion` are quoted. A value that is not valid YAML but says
+    `kind: Policy` is taken too, so that its error is reported rather than dropped."""
+    if "Policy" not in text or "audit.k8s.io" not in text:
+        return False  # cheap: most values (scripts, nginx, properties) are never parsed
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return _POLICY_HINT.search(text) is not None
+    if not isinstance(data, dict):
+        return False
+    version = data.get("apiVersion")
+    return (
+        data.get("kind") == "Policy"
+        and isinstance(version, str)
+        and version.startswith("audit.k8s.io/")
+    )
 
 
 def _unpack_policy(obj: K8sObject, path: tuple[str, str], text: str, inv: Inventory) -> None:
