@@ -13,7 +13,7 @@ from logwarden.normalize import FORMATS, cloud_aks, cloud_eks, cloud_gke, k8s_au
 from logwarden.normalize._cloud import BOM
 from logwarden.normalize.base import MalformedInput
 from logwarden.records import Record
-from logwarden.redact import MASK, NOTE, Redactor
+from logwarden.redact import MASK, NOTE, Redactor, redact_bytes
 
 # a real audit event of `kubectl create secret` (Falco's trace, level Metadata) given the
 # bodies a RequestResponse policy would log: what kubectl sends and the apiserver answers
@@ -442,3 +442,54 @@ def test_cloud_records_without_secrets_keep_their_bytes() -> None:
     rec = cloud_record(cloud_eks.SOURCE, other)
     assert rec.view.audit is None
     assert Redactor().redact(rec) is rec
+
+
+# -- bytes that may not have been decoded (rejected input) -----------------------------
+
+
+def assert_no_values(raw: bytes) -> None:
+    for secret in (PASSWORD, "plain-token-value", base64.b64encode(b"admin").decode()):
+        assert secret.encode() not in raw
+
+
+def unit_cases() -> dict[str, bytes]:
+    secret_event = event(level="RequestResponse", requestObject=SECRET, responseObject=SECRET)
+    ops = [{"op": "replace", "path": "/data/password", "value": PASSWORD}]
+    patch = {"data": {"password": PASSWORD}, "stringData": {"t": "plain-token-value"}}
+    cases = {
+        "event list": {"kind": "EventList", "items": [secret_event, {"auditID": 1}]},
+        "array of events": [event(verb="patch", requestObject=ops), event(requestObject=patch)],
+        "secret list": SECRET_LIST,
+        "applied secret": applied(SECRET),
+        "nested secret": {"kind": "Unknown", "spec": {"template": SECRET}},
+    }
+    out = {name: json.dumps(doc).encode() for name, doc in cases.items()}
+    for kind in CLOUD:
+        out[kind] = WRAP[kind](secret_event).raw
+        out[f"{kind} patch"] = WRAP[kind](event(verb="patch", requestObject=patch)).raw
+    return out
+
+
+UNITS = unit_cases()
+
+
+@pytest.mark.parametrize("name", list(UNITS))
+def test_bytes_lose_the_secret_values_of_whatever_reads_as_json(name: str) -> None:
+    raw = UNITS[name]
+    assert PASSWORD.encode() in raw
+    out = redact_bytes(raw)
+    assert_no_values(out)
+    json.loads(out)
+
+
+def test_bytes_keep_what_is_not_json_or_holds_no_secret_values() -> None:
+    secret = json.dumps(SECRET).encode()
+    for raw in (b"", b"plain text " + secret, secret[:-1], b"\x00" + secret):
+        assert redact_bytes(raw) is raw
+    for raw in [rec.raw for rec in cloud_fixtures()] + [json.dumps(BASE).encode()]:
+        assert redact_bytes(raw) is raw
+    # a control character or invalid UTF-8 in a string: still JSON, the bytes stay
+    raw = secret.replace(b'"Opaque"', b'"Op\x00a\xffque"')
+    out = redact_bytes(raw)
+    assert_no_values(out)
+    assert b'"Op\\u0000a\xffque"' in out

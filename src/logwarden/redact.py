@@ -30,10 +30,17 @@ leading `requestObject`, `responseObject`, `annotations` becomes `protoPayload.r
 `protoPayload.response`, `labels` (other paths are looked up in the entry as written).
 
 A record with nothing to redact keeps its bytes untouched.
+
+`redact_bytes` does the same for bytes of any kind that may not have been decoded, such
+as rejected input before it is kept: wherever they read as JSON, every Secret and
+SecretList (by `kind`, or GKE's `@type`), every audit Event (an object with `auditID`,
+alone, in an EventList's `items`, in an array, embedded as a JSON string like an EKS
+`message`) and every GKE call on `secrets` loses its values as above.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +51,7 @@ from logwarden.normalize._cloud import strip_bom
 from logwarden.normalize.k8s_audit import AuditEvent, json_value
 from logwarden.records import Record
 
-__all__ = ["MASK", "NOTE", "Redactor", "redact_event"]
+__all__ = ["MASK", "NOTE", "Redactor", "redact_bytes", "redact_event"]
 
 #: What a redacted value becomes.
 MASK = "<redacted>"
@@ -65,7 +72,8 @@ _GKE_MEMBERS = {
 }
 _GKE_SECRET_METHOD = "io.k8s.core.v1.secrets."
 _GKE_TYPES = ("core.k8s.io/v1.Secret", "core.k8s.io/v1.SecretList")
-_encode = msgspec.json.Encoder().encode
+#: a number no float holds stays the number it was (`json_value` reads it as a Decimal)
+_encode = msgspec.json.Encoder(decimal_format="number").encode
 
 DotPath = tuple[str, ...]
 
@@ -135,7 +143,8 @@ class Redactor:
 
     def _gke(self, raw: bytes, entry: cloud_gke.GkeEntry) -> bytes | None:
         """A GKE LogEntry with the secret values of its request and response redacted."""
-        secrets = _gke_names_secrets(entry.protoPayload)
+        call = entry.protoPayload
+        secrets = _gke_names_secrets(call.methodName, call.resourceName)
         if not (secrets or b"Secret" in raw or self._gke_extra):
             return None
         doc = json_value(strip_bom(raw))
@@ -170,16 +179,106 @@ def redact_event(event: dict[str, Any], extra: Sequence[DotPath] = ()) -> list[s
     return done
 
 
+def redact_bytes(raw: bytes) -> bytes:
+    """`raw` with the values of every Secret in it masked wherever it reads as JSON (see
+    the module's docstring), re-encoded as compact JSON; bytes that are not JSON, or hold
+    nothing to mask, are returned as they are. Invalid UTF-8 inside strings is kept."""
+    text = strip_bom(raw)
+    if not text.startswith((b"{", b"[")):
+        return raw
+    doc = _json_text(text.decode("utf-8", "surrogateescape"))
+    if doc is _NOT_JSON or not _mask_document(doc):
+        return raw
+    try:
+        out = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        return out.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # an escaped lone surrogate (`"\ud800"`) in the input
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
+#: What `_json_text` answers for text that is not JSON.
+_NOT_JSON: Any = object()
+
+
+def _json_text(text: str) -> Any:
+    """The JSON value `text` holds (control characters in strings allowed), or _NOT_JSON."""
+    try:
+        return json.loads(text, strict=False)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _mask_document(doc: Any) -> bool:
+    """Mask, in place, the Secret values anywhere in the decoded JSON `doc` (audit Events,
+    Secrets, SecretLists, GKE calls on secrets, JSON text embedded in strings); whether
+    anything was."""
+    done: list[str] = []
+    stack: list[Any] = [doc]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, dict):
+            if "auditID" in obj:
+                done += redact_event(obj)
+            _gke_payload(obj, done)
+            _typed_secret(obj, "", done)
+            kind = obj.get("kind")
+            if kind == "Secret":
+                _mask_maps(obj, "", done)
+            elif kind == "SecretList" and isinstance(obj.get("items"), list):
+                for item in obj["items"]:
+                    _mask_maps(item, "", done)
+            members: list[Any] = list(obj)
+        elif isinstance(obj, list):
+            members = list(range(len(obj)))
+        else:
+            continue
+        for key in members:
+            value = obj[key]
+            if isinstance(value, str):
+                masked = _embedded_json(value)
+                if masked is not None:
+                    obj[key] = masked
+                    done.append(str(key))
+            else:
+                stack.append(value)
+    return bool(done)
+
+
+def _embedded_json(text: str) -> str | None:
+    """A string holding JSON that names Secrets (an EKS `message`, an AKS `properties.log`)
+    with their values masked, or None if it holds none to mask."""
+    if not text.lstrip().startswith(("{", "[")) or ("Secret" not in text and "secrets" not in text):
+        return None
+    doc = _json_text(text)
+    if doc is _NOT_JSON or not _mask_document(doc):
+        return None
+    out = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return out + "\n" if text.endswith("\n") else out
+
+
+def _gke_payload(obj: dict[str, Any], done: list[str]) -> None:
+    """A GKE AuditLog payload (`protoPayload`) of a call on secrets: its request and
+    response lose the values they carry, patches included."""
+    method, name = obj.get("methodName"), obj.get("resourceName")
+    method = method if isinstance(method, str) else None
+    name = name if isinstance(name, str) else None
+    if (method is None and name is None) or not _gke_names_secrets(method, name):
+        return
+    for member in ("request", "response"):
+        if member in obj:
+            obj[member] = _secret_values(obj[member], member, True, done)
+
+
 def _names_secrets(event: AuditEvent) -> bool:
     ref = event.objectRef
     return ref is not None and ref.resource == "secrets" and not ref.apiGroup
 
 
-def _gke_names_secrets(payload: cloud_gke.AuditLog) -> bool:
-    """Whether a GKE entry is about the core `secrets` resource."""
-    if (payload.methodName or "").startswith(_GKE_SECRET_METHOD):
+def _gke_names_secrets(method: str | None, resource_name: str | None) -> bool:
+    """Whether a GKE call (`methodName`, `resourceName`) is about the core `secrets`."""
+    if (method or "").startswith(_GKE_SECRET_METHOD):
         return True
-    ref = cloud_gke.object_ref(payload.resourceName)
+    ref = cloud_gke.object_ref(resource_name)
     return ref is not None and ref["resource"] == "secrets" and "apiGroup" not in ref
 
 
@@ -242,7 +341,7 @@ def _sets_secret_value(op: Any) -> bool:
         return False
     if path.startswith(("/data", "/stringData")):
         return True
-    return path.startswith("/metadata") and _LAST_APPLIED in msgspec.json.encode(op["value"])
+    return path.startswith("/metadata") and _LAST_APPLIED in _encode(op["value"])
 
 
 def _mask_maps(obj: Any, where: str, done: list[str]) -> None:
@@ -273,7 +372,7 @@ def _last_applied(text: Any) -> Any:
     if not isinstance(obj, dict):
         return MASK
     _mask_maps(obj, "", [])
-    return msgspec.json.encode(obj).decode() + "\n"
+    return _encode(obj).decode() + "\n"
 
 
 def _masked(value: Any) -> Any:

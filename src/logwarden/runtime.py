@@ -45,6 +45,7 @@ from logwarden.pipeline import Pipeline
 from logwarden.records import Record
 from logwarden.redact import Redactor
 from logwarden.rejects import Rejects
+from logwarden.rejects import open_file as open_rejects
 from logwarden.service import Listener, Service, TlsFiles
 from logwarden.sources.base import LiveSource
 from logwarden.sources.build import live_source, record_source, what
@@ -87,7 +88,7 @@ class Runtime:
         data.mkdir(parents=True, exist_ok=True)
         self.data_dir = data
         self.rejects_file = data / "rejects.jsonl"
-        self._rejects_fh = open(self.rejects_file, "ab")  # noqa: SIM115 - closed in run()
+        self._rejects_fh = open_rejects(self.rejects_file, append=True)  # closed in run()
         self.rejects = Rejects(log=None, keep=self._rejects_fh, flush=True)
         self.pipeline = self._pipeline()
         self.service = Service(_listener(self.config.service.listen), self.metrics, self._not_ready)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import ssl
 import subprocess
 import sys
 import time
@@ -84,3 +87,50 @@ def test_list_ack_resolve_and_silence_over_https_and_from_the_command_line(
         assert made.returncode == 0, made.stderr
         listed_cli = alerts_cli(svc, "silences", "--format", "json")
         assert made.stdout.strip() in listed_cli.stdout
+
+
+def post_raw(svc: Running, path: str, body: bytes) -> tuple[int, Any]:
+    """A POST to the alerts API with `body` as it is (not necessarily UTF-8)."""
+    context = ssl.create_default_context(cafile=str(svc.tls / "ca.pem"))
+    conn = http.client.HTTPSConnection("127.0.0.1", svc.api_port, context=context, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {svc.api_token}"}
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_bodies_that_are_not_utf8_and_silences_too_long_are_refused_with_400(
+    tmp_path: Path,
+) -> None:
+    with running(tmp_path) as svc:
+        body = b'{"matchers":["namespace=\\"a\\""],"comment":"\xff"}'
+        assert post_raw(svc, "/api/v1/silences", body) == (
+            400,
+            {"error": "body: invalid UTF-8 - at `$.comment`"},
+        )
+        assert post_raw(svc, "/api/v1/alerts/0000/ack", b'{"by":"\xff"}') == (
+            400,
+            {"error": "body: invalid UTF-8 - at `$.by`"},
+        )
+        status, answer = post_raw(svc, "/api/v1/alerts/0000/ack", b'{"by":"\xff"')
+        assert (status, answer) == (400, {"error": "body: invalid UTF-8"})
+        for duration in ("99999999999w", "9999999999999999999", "3651d", "9" * 5000):
+            status, answer = svc.api(
+                "POST",
+                "/api/v1/silences",
+                {"matchers": ['namespace="a"'], "comment": "x", "duration": duration},
+            )
+            assert status == 400, duration
+            assert answer["error"].startswith("duration: '")
+            assert answer["error"].endswith("at most 10 years (3650d)")
+        status, answer = svc.api(
+            "POST",
+            "/api/v1/silences",
+            {"matchers": ['namespace="a"'], "comment": "x", "duration": "3650d"},
+        )
+        assert status == 201, answer
+        assert answer["ends_ns"] - answer["starts_ns"] == 3650 * 86_400 * 10**9
+        assert svc.api("GET", "/api/v1/silences")[0] == 200

@@ -11,15 +11,18 @@ Every request must carry `Authorization: Bearer <token>` (the token of
   ``{"command": id}`` when it is still queued
 - ``GET /api/v1/silences``; ``POST /api/v1/silences`` with ``{"matchers": [...],
   "duration": "2h", "comment": "...", "created_by": "..."}`` (201, the silence);
-  ``DELETE /api/v1/silences/{id}`` ends one now.
+  ``DELETE /api/v1/silences/{id}`` ends one now. A silence lasts at most 10 years
+  (`MAX_SILENCE`).
 
-Errors are ``{"error": "what is wrong"}`` with 400, 401, 404 or 405.
+Errors are ``{"error": "what is wrong"}`` with 400, 401, 404 or 405; a body that is not
+JSON, not UTF-8 or not what is expected is a 400 naming the member at fault.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,7 +34,11 @@ from logwarden.alerts.matchers import MatcherError, parse_silence_matchers
 from logwarden.alerts.state import AlertStore
 from logwarden.records import parse_duration
 
-__all__ = ["AlertsApi"]
+__all__ = ["MAX_SILENCE", "AlertsApi", "silence_span"]
+
+#: The longest a silence lasts, as written in messages, and in nanoseconds.
+MAX_SILENCE = "10 years (3650d)"
+_MAX_SILENCE_NS = 3650 * 86_400 * 1_000_000_000
 
 _JSON = b"application/json"
 _PREFIX = "/api/v1/"
@@ -134,9 +141,9 @@ class AlertsApi:
         except MatcherError as exc:
             raise _Refused(400, f"matchers: {exc}") from None
         try:
-            span = parse_duration(new.duration)
+            span = silence_span(new.duration)
         except ValueError as exc:
-            raise _Refused(400, str(exc)) from None
+            raise _Refused(400, f"duration: {exc}") from None
         now = time.time_ns()
         return self._store.add_silence(new.matchers, now, now + span, new.created_by, new.comment)
 
@@ -155,6 +162,17 @@ async def _body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def silence_span(duration: str) -> int:
+    """Nanoseconds of a silence's `duration` (`2h`, `1h30m`, `90`: see `parse_duration`);
+    ValueError unless it is one of at most `MAX_SILENCE`."""
+    if len(duration) > 64:
+        raise ValueError(f"{duration[:20]!r}... is not a duration of at most {MAX_SILENCE}")
+    span = parse_duration(duration)
+    if span > _MAX_SILENCE_NS:
+        raise ValueError(f"'{duration}' is too long: a silence lasts at most {MAX_SILENCE}")
+    return span
+
+
 def _decode(body: bytes, kind: type[Any]) -> Any:
     try:
         return msgspec.json.decode(body or b"{}", type=kind)
@@ -162,3 +180,32 @@ def _decode(body: bytes, kind: type[Any]) -> Any:
         raise _Refused(400, f"body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise _Refused(400, f"body is not JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise _Refused(400, f"body: invalid UTF-8{_not_utf8(body)}") from None
+
+
+def _not_utf8(body: bytes) -> str:
+    """Where in `body` the invalid UTF-8 is (`` - at `$.comment` ``), if it is JSON."""
+    try:
+        doc = json.loads(body.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return ""
+    stack: list[tuple[str, Any]] = [("$", doc)]
+    while stack:
+        at, value = stack.pop()
+        if _escaped(at) or (isinstance(value, str) and _escaped(value)):
+            return f" - at `{_shown(at)}`"
+        if isinstance(value, dict):
+            stack.extend(reversed([(f"{at}.{k}", v) for k, v in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{at}[{i}]", v) for i, v in enumerate(value)]))
+    return ""
+
+
+def _escaped(text: str) -> bool:
+    """Whether `text` holds a byte that is no UTF-8 (decoded with surrogateescape)."""
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
+def _shown(path: str) -> str:
+    return path.encode("utf-8", "backslashreplace").decode()

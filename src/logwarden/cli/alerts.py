@@ -13,11 +13,12 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from logwarden.alerts.api import MAX_SILENCE, silence_span
 from logwarden.alerts.matchers import MatcherError, parse_silence_matchers
 from logwarden.alerts.state import AlertStore
 from logwarden.config import load
 from logwarden.errors import UsageError
-from logwarden.records import SEVERITY_STYLE, format_time_ns, parse_duration
+from logwarden.records import SEVERITY_STYLE, format_time_ns
 
 __all__ = ["ORDER", "SUMMARY", "add_parser"]
 
@@ -71,7 +72,7 @@ def add_parser(sub: Any) -> None:
     q = verbs.add_parser("silence", help="mute the alerts matching every matcher for a while")
     common(q)
     q.add_argument("matchers", nargs="+", metavar="MATCHER")
-    q.add_argument("--duration", default="2h", help="how long (default 2h)")
+    q.add_argument("--duration", default="2h", help=f"how long (default 2h, at most {MAX_SILENCE})")
     q.add_argument("--by", default=_me())
     q.add_argument("--comment", required=True, help="why (kept with the silence)")
     q.set_defaults(run=_silence)
@@ -125,7 +126,28 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The arguments kept as text in the state file, as the user names them.
+_TEXT = {
+    "fingerprint": "FINGERPRINT",
+    "id": "ID",
+    "matchers": "MATCHER",
+    "by": "--by",
+    "comment": "--comment",
+    "duration": "--duration",
+}
+
+
+def _check_text(args: argparse.Namespace) -> None:
+    """Refuse arguments that are not UTF-8 text (bytes Python keeps as surrogates)."""
+    for dest, name in _TEXT.items():
+        value = getattr(args, dest, None)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and any("\udc80" <= c <= "\udcff" for c in text):
+                raise UsageError(f"{name}: not valid UTF-8 text")
+
+
 def _command(args: argparse.Namespace) -> int:
+    _check_text(args)
     store = _store(args)
     if store.alert(args.fingerprint) is None:
         raise UsageError(
@@ -147,11 +169,15 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def _silence(args: argparse.Namespace) -> int:
+    _check_text(args)
     try:
         parse_silence_matchers(args.matchers)
-        span = parse_duration(args.duration)
-    except (MatcherError, ValueError) as exc:
+    except MatcherError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        span = silence_span(args.duration)
+    except ValueError as exc:
+        raise UsageError(f"--duration: {exc}") from None
     now = time.time_ns()
     silence = _store(args).add_silence(args.matchers, now, now + span, args.by, args.comment)
     print(silence.id)
@@ -184,6 +210,7 @@ def _silences(args: argparse.Namespace) -> int:
 
 
 def _expire(args: argparse.Namespace) -> int:
+    _check_text(args)
     if not _store(args).expire_silence(args.id, time.time_ns()):
         raise UsageError(f"no active silence {args.id} (see `logwarden alerts silences`)")
     print(f"silence {args.id} expired")

@@ -101,10 +101,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_rejects(path: str | None, stack: ExitStack) -> IO[bytes] | None:
+    from logwarden.rejects import open_file
+
     if not path:
         return None
     try:
-        return stack.enter_context(open(path, "wb"))
+        return stack.enter_context(open_file(path))
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
 
