@@ -275,19 +275,30 @@ class Pipeline:
                     if self._closing.is_set():
                         return
                     continue
-                self._store(batches)
+                try:
+                    self._store(batches)
+                except Exception as exc:  # a bug: refuse what is left, say why, stay up
+                    log.exception("the ledger stage failed")
+                    self._fail([b for b in batches if not b.future.done()], f"{exc!r}")
         finally:
             self._ledger_done.set()
 
     def _store(self, batches: list[_Batch]) -> None:
         stored: list[Record] = []
         counts: list[int] = []
+        kept: list[_Batch] = []
         for batch in batches:
-            records = [self._redact(r) for r in batch.records]
+            try:
+                records = [self._redact(r) for r in batch.records]
+            except MalformedInput as exc:  # not stored unredacted: refused, said why
+                batch.future.set_exception(MalformedInput(f"cannot be redacted: {exc}"))
+                continue
             if not batch.numbered:
                 records = self._number(batch.source_id, records)
             counts.append(len(records))
             stored.extend(records)
+            kept.append(batch)
+        batches = kept
         if stored and not self.ledger.process(stored):
             self._fail(batches, "; ".join(self.ledger.errors[-1:]) or "it gave no reason")
             return

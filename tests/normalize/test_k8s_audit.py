@@ -628,3 +628,29 @@ def test_format_object() -> None:
 
 def test_alert_ids_of_an_event_without_ids() -> None:
     assert alert_ids(AuditEvent()) == (None, None)
+
+
+def test_a_number_no_float_holds_is_read_exactly() -> None:
+    from decimal import Decimal
+
+    from logwarden.normalize.k8s_audit import json_value
+
+    assert json_value(b'{"x": 1e999, "y": 1.5, "z": 3}') == {
+        "x": Decimal("1E+999"),
+        "y": 1.5,
+        "z": 3,
+    }
+
+
+def test_json_nested_too_deeply_is_malformed_not_a_crash() -> None:
+    import pytest
+
+    from logwarden.normalize.base import MalformedInput
+    from logwarden.normalize.k8s_audit import decode, json_value
+
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    event = b'{"kind":"Event","auditID":"x","stage":"ResponseComplete","verb":"get",'
+    with pytest.raises(MalformedInput, match="nested too deeply"):
+        decode(event + b'"stageTimestamp":"2024-05-17T08:00:00Z","requestObject":' + deep + b"}")
+    with pytest.raises(MalformedInput, match="nested too deeply"):
+        json_value(deep)

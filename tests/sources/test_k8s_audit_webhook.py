@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,45 @@ def test_oversized_malformed_and_misdirected_bodies_are_refused_and_not_stored(
     assert kept[0]["reason"] == ("items[1]: not a Kubernetes audit event: missing auditID")
     assert kept[0]["where"].startswith("audit: POST from 127.0.0.1:")
     assert json.loads(kept[0]["raw"]) == broken  # the whole refused body is kept
+
+
+def test_a_number_no_float_holds_and_deep_nesting_neither_wedge_nor_crash(
+    tmp_path: Path,
+) -> None:
+    """A Secret holding 1e999 (redacted, stored exactly), a rule reading a binding's body
+    holding one, and a body nested deeper than anything can read: answered, and the
+    service goes on."""
+    event = json.loads(demo_lines()[0])
+    huge = {
+        **event,
+        "auditID": "huge-1",
+        "objectRef": {"resource": "secrets", "namespace": "default", "name": "s"},
+        "requestObject": {"kind": "Secret", "data": {"k": "c2VjcmV0"}, "x": 1},
+    }
+    body = json.dumps(huge).replace('"x": 1', '"x": 1e999').encode()
+    binding = {
+        **event,
+        "auditID": "huge-2",
+        "verb": "create",
+        "objectRef": {"resource": "clusterrolebindings", "apiGroup": "rbac.authorization.k8s.io"},
+        "responseStatus": {"code": 201},
+        "requestObject": {"kind": "ClusterRoleBinding", "roleRef": {"name": "cluster-admin"}},
+    }
+    bound = json.dumps(binding).replace('"cluster-admin"}', '"cluster-admin"}, "x": 1e999')
+    deep = json.dumps({**event, "auditID": "deep-1", "requestObject": "DEEP"})
+    deep = deep.replace('"DEEP"', '{"a":' * 5000 + "1" + "}" * 5000)
+    with running(tmp_path) as svc:
+        assert svc.post(event_list([body])) == (200, {"stored": 1})
+        assert svc.post(event_list([bound.encode()])) == (200, {"stored": 1})
+        status, answer = svc.post(event_list([deep.encode()]))
+        assert status == 400 and "nested too deeply" in answer["error"]
+        assert svc.post(event_list(demo_lines()[1:3])) == (200, {"stored": 2})
+        deadline = time.monotonic() + 20
+        while not any("cluster-admin" in a["rule"] for a in svc.alerts()):
+            assert time.monotonic() < deadline, "no alert about the binding"
+            time.sleep(0.1)
+        assert svc.ops("/readyz")[0] == 200
+        assert svc.runtime.pipeline.worker is not None and svc.runtime.pipeline.worker.alive
+    raws = stored(svc.data)
+    assert b'"x":1E+999' in raws[0] and b"c2VjcmV0" not in raws[0]
+    assert len(raws) == 4 and verified(svc.data)

@@ -25,6 +25,7 @@ from logwarden.errors import UsageError
 from logwarden.normalize import FORMATS, k8s_audit
 from logwarden.records import FALCO_PRIORITIES, SEVERITY_STYLE, Alert, parse_duration
 from logwarden.rejects import Rejects
+from logwarden.rejects import open_file as open_rejects
 from logwarden.sources.files import STDIN, FileSource
 
 __all__ = ["ORDER", "SUMMARY", "add_parser", "run"]
@@ -132,6 +133,7 @@ class _Stats:
     by_rule: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     suppressed: int = 0
+    failed: int = 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         keep: IO[bytes] | None = None
         if args.rejects:
             try:
-                keep = stack.enter_context(open(args.rejects, "wb"))
+                keep = stack.enter_context(open_rejects(args.rejects))
             except OSError as exc:
                 raise UsageError(f"cannot write {args.rejects}: {exc.strerror}") from exc
         rejects = Rejects(log=sys.stderr, keep=keep)
@@ -173,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         stage.finish()
         if suppressor is not None:
             stats.suppressed = suppressor.suppressed
+        stats.failed = stage.errors
         stats.seconds = time.perf_counter() - started
     stats.events = source.events
     stats.alerts = sum(stats.by_rule.values())
@@ -181,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         _print_summary(out, stats, source, rejects, engine)
     else:
         _print_line_summary(err, stats, source, rejects)
-    return 1 if rejects.count else 0
+    return 1 if rejects.count or stats.failed else 0
 
 
 def _counted(write: Callable[[Alert], None], stats: _Stats) -> Callable[[Alert], None]:
@@ -317,6 +320,8 @@ def _print_summary(
     if engine.overflow:
         summary.add_row("correlation groups dropped", f"{engine.overflow:,}")
     summary.add_row("alerts", f"{stats.alerts:,}")
+    if stats.failed:
+        summary.add_row("events the rules failed on", Text(f"{stats.failed:,}", style="red"))
     if stats.suppressed:
         summary.add_row("repeats folded into summaries", f"{stats.suppressed:,}")
     summary.add_row("time", f"{stats.seconds:.2f} s")
@@ -327,6 +332,8 @@ def _print_summary(
 
 def _print_line_summary(err: Console, stats: _Stats, source: FileSource, rejects: Rejects) -> None:
     folded = f" ({stats.suppressed:,} repeats folded)" if stats.suppressed else ""
+    if stats.failed:
+        folded += f", {stats.failed:,} events the rules failed on (logged)"
     err.print(
         f"logwarden: {stats.events:,} events from {len(source.inputs):,} files, "
         f"{rejects.count:,} rejected, {stats.alerts:,} alerts{folded} in {stats.seconds:.2f} s "

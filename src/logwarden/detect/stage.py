@@ -7,10 +7,14 @@ alerts (a live service may see no events for a while); `finish` closes every win
 the stream ends. A record whose format derives records of another (a cloud provider's
 audit entry is also a Kubernetes audit Event) has the rules of both run over it. Alerts
 raised elsewhere (a silent source) go through `alert`, unsuppressed.
+
+A record the rules fail on (a bug, or input no rule was written for) is logged with where
+it came from and counted in `errors`; detection goes on with the next record.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from logwarden.detect.engine import Engine
@@ -22,6 +26,10 @@ from logwarden.records import Alert, Record
 
 __all__ = ["DetectStage", "derived"]
 
+log = logging.getLogger("logwarden.detect")
+#: errors logged with their traceback; the later ones are only counted (and summed up)
+_LOGGED_ERRORS = 10
+
 
 class DetectStage:
     """Runs `engine` and `suppressor` over records; every alert that passes goes to `emit`."""
@@ -32,6 +40,8 @@ class DetectStage:
         self.engine = engine
         self._emit = emit
         self._suppressor = suppressor
+        #: records the rules failed on (logged, skipped)
+        self.errors = 0
         #: one record in (the hot path of `detect`: what was fixed is bound once)
         self.record = self._recorder()
 
@@ -41,8 +51,14 @@ class DetectStage:
         emit = self._emit
         suppress = self._suppressor.process if self._suppressor is not None else None
 
+        failed = self._failed
+
         def record(record: Record) -> None:
-            alerts = process(record)
+            try:
+                alerts = process(record)
+            except Exception as exc:  # the rules: what is emitted fails as it fails
+                failed(record, exc)
+                return
             if alerts:  # as `_push`, inlined
                 for alert in alerts:
                     if suppress is None:
@@ -52,10 +68,25 @@ class DetectStage:
                             emit(passed)
             if record.source != K8S_AUDIT:
                 for also in derived(record):
-                    for alert in process(also):
+                    try:
+                        more = process(also)
+                    except Exception as exc:
+                        failed(also, exc)
+                        continue
+                    for alert in more:
                         push(alert)
 
         return record
+
+    def _failed(self, record: Record, exc: Exception) -> None:
+        self.errors += 1
+        where = f"{record.instance}:{record.line}" if record.line else record.instance
+        if record.index >= 0:
+            where += f" (ledger entry {record.index})"
+        if self.errors <= _LOGGED_ERRORS:
+            log.error("detection failed on the record of %s, skipped: %r", where, exc, exc_info=exc)
+        elif self.errors % 1000 == 0:
+            log.error("detection has failed on %d records (the latest: %s)", self.errors, where)
 
     def records(self, records: Iterable[Record]) -> None:
         record = self.record

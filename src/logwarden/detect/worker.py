@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import multiprocessing
 import os
 import signal
@@ -38,9 +39,12 @@ from logwarden.detect.stage import DetectStage
 from logwarden.detect.suppression import Suppressor
 from logwarden.metrics import Metrics
 from logwarden.normalize import FORMATS
+from logwarden.normalize.base import MalformedInput
 from logwarden.records import Alert, Record
 
 __all__ = ["DetectWorker", "Sinks"]
+
+log = logging.getLogger("logwarden.detect")
 
 _RECORDS, _ALERT, _STOP = 0, 1, 2
 _REPORT_SECS = 0.5
@@ -195,17 +199,25 @@ def _child(
 
     stage = DetectStage(engine, emit, suppressor)
     report_at = time.monotonic() + _REPORT_SECS
+    status = 0
     try:
         while _step(conn, stage, sinks):
             if time.monotonic() >= report_at:
                 _report(counts, tally, sinks)
                 report_at = time.monotonic() + _REPORT_SECS
+    except BaseException:  # said here: the parent only sees the exit status
+        log.exception("the detection worker failed")
+        status = 1
     finally:
-        stage.finish()
-        sinks.close()
-        _report(counts, tally, sinks)
-        counts.close()
-        os._exit(0)  # nothing of the parent's (atexit handlers, its threads' state) runs here
+        try:
+            stage.finish()
+            sinks.close()
+            _report(counts, tally, sinks)
+            counts.close()
+        except BaseException:
+            log.exception("the detection worker failed while stopping")
+            status = 1
+        os._exit(status)  # nothing of the parent's (atexit handlers, its threads) runs here
 
 
 def _step(conn: Connection, stage: DetectStage, sinks: Sinks) -> bool:
@@ -231,7 +243,11 @@ def _step(conn: Connection, stage: DetectStage, sinks: Sinks) -> bool:
 def _records(rows: list[list[Any]]) -> list[Record]:
     out = []
     for source, instance, seq, line, received, when, raw, index in rows:
-        view = FORMATS[source].decode(raw)
+        try:
+            view = FORMATS[source].decode(raw)
+        except MalformedInput as exc:  # read once already; this process may go less deep
+            log.error("ledger entry %d cannot be detected on: %s", index, exc)
+            continue
         out.append(Record(source, instance, seq, line, received, when, raw, view, None, index))
     return out
 

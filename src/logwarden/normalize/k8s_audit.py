@@ -12,8 +12,10 @@ is ``Event``. Anything else is malformed and reported with the reason.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -103,6 +105,7 @@ _container_decoder = msgspec.json.Decoder(_Container)
 _array_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _generic_decode = msgspec.json.Decoder().decode
 _EVENT_LIST_HEAD = b'{"kind":"EventList"'
+_TOO_DEEP = "JSON nested too deeply to read"
 
 #: An item of a container: its own bytes and either its view or why it is malformed.
 Item = tuple[bytes, "AuditEvent | MalformedInput"]
@@ -160,6 +163,8 @@ def decode(data: bytes) -> AuditEvent | list[Item]:
         raise _malformed(exc) from None
     except UnicodeDecodeError as exc:
         raise _malformed(exc) from None
+    except RecursionError:
+        raise MalformedInput(_TOO_DEEP) from None
     kind = ev.kind
     if kind is None or kind == "Event":  # `_check`, inlined for the common case
         if (
@@ -174,18 +179,36 @@ def decode(data: bytes) -> AuditEvent | list[Item]:
     return _check(ev)
 
 
+def _float(text: str) -> float | Decimal:
+    """A JSON number with a fraction or exponent: a float, or when no float holds it
+    (`1e999`) the exact number."""
+    value = float(text)
+    return value if math.isfinite(value) else Decimal(text)
+
+
+_wide_decode = msgspec.json.Decoder(float_hook=_float).decode
+
+
 def json_value(data: bytes) -> Any:
     """Plain JSON values of bytes already known to be valid JSON (a lazily kept member).
 
     Invalid UTF-8 inside strings becomes U+FFFD, as Go's encoder (the apiserver's) would
     have written it; in the members decoded eagerly it makes the whole event malformed.
+    A number no float holds (`1e999`) is a `Decimal`. Raises MalformedInput for JSON
+    nested deeper than the interpreter can follow.
     """
     if not data:
         return None
     try:
-        return _generic_decode(data)
-    except UnicodeDecodeError:
-        return _generic_decode(bytes(data).decode("utf-8", "replace"))
+        try:
+            return _generic_decode(data)
+        except UnicodeDecodeError:
+            data = bytes(data).decode("utf-8", "replace").encode()
+            return _generic_decode(data)
+        except msgspec.ValidationError:  # a number out of a float's range
+            return _wide_decode(data)
+    except RecursionError:
+        raise MalformedInput(_TOO_DEEP) from None
 
 
 def decode_raw(raw: bytes) -> AuditEvent:
@@ -194,6 +217,8 @@ def decode_raw(raw: bytes) -> AuditEvent:
         return _check(_event_decoder.decode(raw))
     except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
         raise _malformed(exc) from None
+    except RecursionError:
+        raise MalformedInput(_TOO_DEEP) from None
 
 
 def _items(raws: list[msgspec.Raw], where: str) -> list[Item]:
@@ -212,6 +237,8 @@ def _decode_list(data: bytes) -> list[Item]:
         doc = _container_decoder.decode(data)
     except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
         raise MalformedInput(f"not a Kubernetes audit EventList: {exc}") from None
+    except RecursionError:
+        raise MalformedInput(_TOO_DEEP) from None
     if doc.items is None:
         raise MalformedInput("not a Kubernetes audit EventList: missing items")
     fast = _typed_items(data, doc.items)
@@ -224,7 +251,7 @@ def _typed_items(data: bytes, raws: list[msgspec.Raw]) -> list[Item] | None:
     then finds which, item by item)."""
     try:
         views = _typed_list_decoder.decode(data).items
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         return None
     if views is None or len(views) != len(raws):
         return None
@@ -239,6 +266,8 @@ def _decode_array(data: bytes) -> list[Item]:
         raws = _array_decoder.decode(data)
     except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
         raise _malformed(exc) from None
+    except RecursionError:
+        raise MalformedInput(_TOO_DEEP) from None
     out: list[Item] = []
     for i, raw in enumerate(raws):
         item = bytes(raw)

@@ -95,8 +95,9 @@ class K8sAuditWebhook:
         ):
             raise _Refused(401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
         body = await self._body(headers, receive)
-        client = scope.get("client") or ("?", 0)
-        records = self._records(body, f"{client[0]}:{client[1]}")
+        peer = scope.get("client") or ("?", 0)
+        client = f"{peer[0]}:{peer[1]}"
+        records = self._records(body, client)
         try:
             future = self._submit(self.source_id, records)
         except Saturated as exc:
@@ -106,6 +107,9 @@ class K8sAuditWebhook:
             return await asyncio.wrap_future(future)
         except Saturated as exc:
             raise _Refused(503, str(exc), [(b"retry-after", b"5")]) from None
+        except MalformedInput as exc:  # found before storing (redaction could not read it)
+            self._refuse_body(body, client, received=time.time_ns(), reason=str(exc))
+            raise _Refused(400, f"not stored: {exc}") from None
 
     async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         declared = headers.get(b"content-length")
@@ -140,13 +144,17 @@ class K8sAuditWebhook:
                     Record(k8s_audit.SOURCE, self.source_id, 0, 0, received, when, raw, view)
                 )
         except MalformedInput as exc:
-            where = f"{self.source_id}: POST from {client} at {format_time_ns(received)}"
-            self._rejects.report(where, str(exc), body)
-            self._metrics.malformed.labels(self.source_id).inc()
+            self._refuse_body(body, client, received, str(exc))
             raise _Refused(400, f"not audit events: {exc}") from None
         if not records:
             raise _Refused(400, "not audit events: the body holds no events")
         return records
+
+    def _refuse_body(self, body: bytes, client: str, received: int, reason: str) -> None:
+        """Count a refused body and keep it with why."""
+        where = f"{self.source_id}: POST from {client} at {format_time_ns(received)}"
+        self._rejects.report(where, reason, body)
+        self._metrics.malformed.labels(self.source_id).inc()
 
 
 async def _answer(
