@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from logwarden._asgi import Receive, Scope, Send, reply
 from logwarden.alerts.api import AlertsApi
@@ -51,6 +52,48 @@ class TlsFiles:
 class Listener:
     host: str
     port: int
+
+
+#: how long a connection may go without a whole request head (after it opened, or after the
+#: last response): a client that connects and stalls is closed (uvicorn has no such timer)
+HEAD_SECS = 10.0
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol that closes a connection whose request head does not
+    come within `HEAD_SECS` (half-open connections would otherwise hold file descriptors
+    until the service has none left for the apiserver)."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete and self._head_timer:
+            self._head_timer.cancel()  # a request is in: its body has timers of its own
+            self._head_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_timer = self.loop.call_later(HEAD_SECS, self._late)
+
+    def _late(self) -> None:
+        self._head_timer = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -145,6 +188,7 @@ def _server(app: Any, listen: Listener, tls: TlsFiles | None) -> _Server:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=30,
+        http=_Protocol,
         **options,
     )
     return _Server(config)

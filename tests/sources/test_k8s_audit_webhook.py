@@ -150,3 +150,35 @@ def test_a_number_no_float_holds_and_deep_nesting_neither_wedge_nor_crash(
     raws = stored(svc.data)
     assert b'"x":1E+999' in raws[0] and b"c2VjcmV0" not in raws[0]
     assert len(raws) == 4 and verified(svc.data)
+
+
+def test_clients_that_stall_are_let_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection with no request head, or with half a body, is closed (408 for the
+    body) instead of holding a file descriptor for good."""
+    import socket
+
+    from logwarden import _asgi, service
+
+    monkeypatch.setattr(service, "HEAD_SECS", 1.0)
+    monkeypatch.setattr(_asgi, "BODY_PART_SECS", 1.0)
+
+    def connect(port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return context.wrap_socket(raw, server_hostname="localhost")
+
+    with running(tmp_path) as svc:
+        for port, context in [
+            (svc.webhook_port, svc.client_context()),
+            (svc.api_port, svc.client_context(cert=False)),
+        ]:
+            with connect(port, context) as quiet:  # nothing sent: closed
+                started = time.monotonic()
+                assert quiet.recv(100) == b""
+                assert time.monotonic() - started < 8
+        with connect(svc.webhook_port, svc.client_context()) as half:
+            half.sendall(b"POST /audit HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            answer = b""
+            while b"no part of the body" not in answer and (chunk := half.recv(1000)):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 ") and b"no part of the body" in answer
+        assert svc.post(event_list(demo_lines()[:1])) == (200, {"stored": 1})

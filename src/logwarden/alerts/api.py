@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from logwarden._asgi import Receive, Scope, Send, reply
+from logwarden._asgi import BodyStalled, Receive, Scope, Send, receive_part, reply
 from logwarden.alerts.matchers import MatcherError, parse_silence_matchers
 from logwarden.alerts.state import AlertStore
 from logwarden.records import parse_duration
@@ -152,7 +152,10 @@ async def _body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            message = await receive_part(receive)
+        except BodyStalled as exc:
+            raise _Refused(408, str(exc)) from None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > _MAX_BODY:

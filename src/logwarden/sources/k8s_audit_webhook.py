@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden._asgi import Receive, Scope, Send, reply
+from logwarden._asgi import BodyStalled, Receive, Scope, Send, receive_part, reply
 from logwarden.metrics import Metrics
 from logwarden.normalize import k8s_audit
 from logwarden.normalize.base import MalformedInput
@@ -118,7 +118,10 @@ class K8sAuditWebhook:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await receive_part(receive)
+            except BodyStalled as exc:
+                raise _Refused(408, str(exc)) from None
             if message["type"] == "http.disconnect":
                 raise _Refused(400, "the client went away before the body ended")
             chunk = message.get("body", b"")
