@@ -74,6 +74,8 @@ def test_a_bearer_token_is_required_when_configured(tmp_path: Path) -> None:
         assert (status, answer) == (401, {"error": "missing or wrong bearer token"})
         wrong = {"Authorization": "Bearer guess"}
         assert svc.post(body, context=anyone, headers=wrong)[0] == 401
+        # nothing is said to a stranger, not even where the events go
+        assert svc.post(body, context=anyone, path="/x") == (401, answer)
         right = {"Authorization": "Bearer s3cr3t-token"}
         assert svc.post(body, context=anyone, headers=right) == (200, {"stored": 3})
     assert len(stored(svc.data)) == 3

@@ -85,15 +85,16 @@ class K8sAuditWebhook:
         self._metrics.requests.labels(self.source_id, "200").inc()
 
     async def _handle(self, scope: Scope, receive: Receive) -> int:
+        headers = dict(scope["headers"])
+        if self._token is not None and not hmac.compare_digest(  # first: a stranger learns
+            headers.get(b"authorization", b""),
+            self._token,  # nothing, not even the path
+        ):
+            raise _Refused(401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
         if scope["path"] != self.path:
             raise _Refused(404, f"no such path: {scope['path']} (audit events go to {self.path})")
         if scope["method"] != "POST":
             raise _Refused(405, "audit events are POSTed", [(b"allow", b"POST")])
-        headers = dict(scope["headers"])
-        if self._token is not None and not hmac.compare_digest(
-            headers.get(b"authorization", b""), self._token
-        ):
-            raise _Refused(401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
         body = await self._body(headers, receive)
         peer = scope.get("client") or ("?", 0)
         client = f"{peer[0]}:{peer[1]}"
