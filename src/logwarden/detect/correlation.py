@@ -37,24 +37,20 @@ import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from logwarden.detect.ir import Extractor, Field
+from logwarden.detect.correlation_rule import KINDS, Correlation, correlation_alert
+from logwarden.detect.ir import Extractor
 from logwarden.records import (
     Alert,
     Origin,
     Record,
-    fingerprint,
-    format_duration_ns,
-    format_time_ns,
 )
 
 __all__ = ["KINDS", "Correlation", "Correlator"]
 
-KINDS = ("event_count", "value_count", "temporal", "temporal_ordered")
 _OPS: dict[str, Callable[[int, int], bool]] = {
     "gt": lambda n, k: n > k,
     "gte": lambda n, k: n >= k,
@@ -65,39 +61,6 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
 }
 _AT_ONCE = {"gt", "gte"}  # judged as matches arrive; the others when a window closes
 _NOTHING: list[Alert] = []  # returned when nothing is due (never appended to)
-
-
-@dataclass
-class Correlation:
-    """One correlation rule, with the rules it refers to resolved to their names in the engine."""
-
-    name: str
-    kind: str
-    rules: tuple[str, ...]  # names of the base rules and correlations, in the rule's order
-    timespan_ns: int
-    op: str
-    count: int
-    group_by: tuple[str, ...] = ()
-    #: per base rule name, the fields to read for `group_by` (aliases resolved)
-    group_fields: dict[str, tuple[Field, ...]] = field(default_factory=dict)
-    #: value_count: per base rule name, the field whose distinct values are counted
-    value_fields: dict[str, Field] = field(default_factory=dict)
-    #: per referenced correlation name, which of its group-by fields gives each of `group_by`
-    #: (aliases resolved): its alerts hold its group values under those names
-    chained_group: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: value_count: per referenced correlation name, its group-by field whose values count
-    chained_value: dict[str, str] = field(default_factory=dict)
-    priority: str = "Warning"
-    severity: str = "medium"
-    tags: tuple[str, ...] = ()
-    desc: str = ""
-    origin: str = ""
-    generate: bool = False
-
-    @property
-    def base_rules(self) -> tuple[str, ...]:
-        """The detection rules among `rules` (the others are correlations)."""
-        return tuple(name for name in self.rules if name not in self.chained_group)
 
 
 class _Event(msgspec.Struct, gc=False):
@@ -441,7 +404,7 @@ class Correlator:
         """The condition of correlation `i` held for the group `key` at `at_ns`: its alert,
         and a match of each correlation that refers to it."""
         if self._raises[i]:
-            alerts.append(self._alert(i, key, group, n))
+            alerts.append(correlation_alert(self.correlations[i], key, group.events, n))
         last = group.events[-1]
         name = self.correlations[i].name
         for j, positions, counted in self._chains[i]:
@@ -449,73 +412,3 @@ class Correlator:
             group_of_j = tuple([key[k] for k in positions])
             event = _Event(at_ns, name, group_of_j, value, last.audit_id, last.origin)
             heapq.heappush(self._pending, (at_ns, next(self._arrival), j, event))
-
-    def _alert(self, i: int, key: tuple[str | None, ...], group: _Group, n: int) -> Alert:
-        corr = self.correlations[i]
-        events = group.events
-        last = events[-1]
-        first_ns = events[0].time_ns
-        labels = dict(zip(corr.group_by, key, strict=True))
-        shown = " ".join(f"{k}={v if v is not None else '<NA>'}" for k, v in labels.items())
-        span = format_duration_ns(corr.timespan_ns)
-        output = (
-            f"{corr.name}: {_seen(corr, n)} of {', '.join(dict.fromkeys(corr.rules))} within {span}"
-        )
-        if shown:
-            output += f" ({shown})"
-        # an event may be behind several matches (it matched several of the rules)
-        audit_ids = list(dict.fromkeys(e.audit_id for e in events if e.audit_id is not None))
-        return Alert(
-            rule=corr.name,
-            priority=corr.priority,
-            severity=corr.severity,
-            time=format_time_ns(last.time_ns),
-            source="correlation",
-            output=output,
-            audit_id=last.audit_id,
-            stage=None,
-            tags=corr.tags,
-            output_fields={
-                **labels,
-                "count": n,
-                "first_time": format_time_ns(first_ns),
-                "audit_ids": audit_ids[-10:],
-            },
-            rule_format="sigma-correlation",
-            origin=last.origin,
-            fingerprint=fingerprint(corr.name, key),
-            labels=_alert_labels(labels),
-        )
-
-
-def _seen(corr: Correlation, n: int) -> str:
-    """What a correlation's alert saw (`n`: its measure), for the alert's text."""
-    if corr.kind == "event_count":
-        return f"{n} matches"
-    if corr.kind == "value_count":
-        return f"{n} distinct values"
-    if corr.kind == "temporal":
-        return f"{n} of {len(set(corr.rules))} rules"
-    if n == len(corr.rules):
-        return " then ".join(corr.rules)
-    return f"{n} of {len(corr.rules)} rules in order"
-
-
-#: group-by fields that name what alert labels name
-_LABEL_OF_FIELD = {
-    "user.username": "user",
-    "objectRef.namespace": "namespace",
-    "objectRef.resource": "resource",
-}
-
-
-def _alert_labels(group: dict[str, str | None]) -> dict[str, str]:
-    """A correlation's group-by values as alert labels: known audit fields under the label
-    names every alert uses, others under their field name made a label name (`[a-z0-9_]`)."""
-    out = {}
-    for name, value in group.items():
-        if value is None:
-            continue
-        label = _LABEL_OF_FIELD.get(name) or "".join(c if c.isalnum() else "_" for c in name)
-        out[label] = value if isinstance(value, str) else ",".join(map(str, value))
-    return out
