@@ -11,13 +11,14 @@ import gzip
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 import pytest
@@ -507,3 +508,133 @@ def test_restart_with_a_held_trace_emits_it_once(tmp_path: Path) -> None:
         (2, 2, "\n".join(trace)),
         (3, 6, "after"),
     ]
+
+
+def _run_unprivileged(root: Path, go_on: int, results: int) -> NoReturn:
+    """In a forked child: run the source as an unprivileged user (root reads any file),
+    write what it emitted and reported to `results`, and exit."""
+    code = 1
+    try:
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        sink, rejects = Sink(), Rejects()
+        source = make(root, root / "state", rejects=rejects)
+        with running(source, sink) as errors:
+            sink.wait_for(1)
+            write(log_path(root, "default", "web", "app"), cri("a2"))
+            sink.wait_for(2)
+            os.read(go_on, 1)  # the parent made the other log readable
+            sink.wait_for(3)
+        got = {
+            "logs": [r.view.log for r in sink.records],
+            "errors": [repr(e) for e in errors],
+            "gaps": source.gaps,
+            "reports": [(r.where, r.reason) for r in rejects.first],
+        }
+        os.write(results, json.dumps(got).encode())
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def test_an_unreadable_log_is_reported_and_the_others_go_on() -> None:
+    """One pod's log cannot be opened (0000): it is reported once, the other pod's lines
+    keep coming, and the log is read once it becomes readable."""
+    root = Path(tempfile.mkdtemp())  # outside tmp_path: the unprivileged child must reach it
+    try:
+        readable = log_path(root, "default", "web", "app")
+        secret = log_path(root, "default", "db", "app")
+        write(readable, cri("a1"))
+        write(secret, cri("b1"))
+        (root / "state").mkdir()
+        for path in [root, *root.rglob("*")]:
+            os.chmod(path, 0o777 if path.is_dir() else 0o666)
+        os.chmod(secret, 0o000)
+        go_on_r, go_on_w = os.pipe()
+        results_r, results_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _run_unprivileged(root, go_on_r, results_w)
+        os.close(results_w)
+        time.sleep(0.5)  # several polls with the file unreadable
+        os.chmod(secret, 0o666)
+        os.write(go_on_w, b"x")
+        with os.fdopen(results_r, "rb") as fh:
+            out = fh.read()
+        os.close(go_on_r)
+        os.close(go_on_w)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0 and out, "the child failed"
+        got = json.loads(out)
+        assert got["errors"] == []
+        assert sorted(got["logs"]) == ["a1", "a2", "b1"]
+        assert got["gaps"] == 1
+        assert [where for where, _ in got["reports"]] == [str(secret)]
+        assert "permission denied" in got["reports"][0][1]
+    finally:
+        shutil.rmtree(root)
+
+
+def test_lines_the_runtime_writes_to_the_renamed_file_before_it_reopens(tmp_path: Path) -> None:
+    """The kubelet renames 0.log and creates a new one; the runtime appends to the renamed
+    file until it reopens the log (CRI ReopenContainerLog)."""
+    root = tmp_path / "pods"
+    live = log_path(root, "default", "app", "main")
+    runtime = open(live, "ab", buffering=0)  # noqa: SIM115 - closed below
+    try:
+        runtime.write(cri("one"))
+        source = make(root, tmp_path / "state", poll_interval_secs=0.05)
+        sink = Sink()
+        with running(source, sink):
+            sink.wait_for(1)
+            rotate(live, "20250203-155314")
+            time.sleep(0.1)  # two polls: the new file is there, the old one quiet
+            runtime.write(cri("two"))
+            runtime.close()
+            runtime = open(live, "ab", buffering=0)  # noqa: SIM115 - reopened
+            runtime.write(cri("three"))
+            sink.wait_for(3)
+    finally:
+        runtime.close()
+    assert [text for _, _, text in logs_of(sink.records)] == ["one", "two", "three"]
+    assert (source.rotations_seen, source.rejected, source.gaps) == (1, 0, 0)
+
+
+def test_a_backup_deleted_before_it_was_read_is_a_gap(tmp_path: Path) -> None:
+    """While `emit` holds the first batch, the log is rotated three times and each older
+    backup deleted: the second file is never read."""
+    root = tmp_path / "pods"
+    live = log_path(root, "default", "app", "main")
+    write(live, cri("one"))
+    entered, gate = threading.Event(), threading.Event()
+    sink = Sink()
+
+    class Held(Sink):
+        def __call__(self, batch: list[Record]) -> None:
+            entered.set()
+            assert gate.wait(10)
+            sink(batch)
+
+    def rotate_keeping_one(secs: int) -> None:
+        # kubelet stamps backups in local time, to the second: later than the live file's
+        # opening, so that they count as newer than it
+        rotate(live, datetime.fromtimestamp(time.time() + secs).strftime("%Y%m%d-%H%M%S"))
+        for old in sorted(live.parent.glob("0.log.*"))[:-1]:
+            old.unlink()
+
+    rejects = Rejects()
+    source = make(root, tmp_path / "state", rejects=rejects)
+    with running(source, Held()):
+        assert entered.wait(10)
+        rotate_keeping_one(10)
+        write(live, cri("two"))
+        rotate_keeping_one(11)  # the first backup: read already
+        write(live, cri("three"))
+        rotate_keeping_one(12)  # the second: never read
+        write(live, cri("four"))
+        gate.set()
+        sink.wait_for(3)
+        time.sleep(0.1)
+    assert [text for _, _, text in logs_of(sink.records)] == ["one", "three", "four"]
+    assert rejects.count == source.gaps == 1 and "gone" in rejects.first[0].reason

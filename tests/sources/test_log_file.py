@@ -179,6 +179,71 @@ def test_copytruncate_finishes_the_copy_then_the_new_content(tmp_path: Path, sou
     assert rejects.count == tail.gaps == 1 and "copytruncate" in rejects.first[0].reason
 
 
+def test_create_rotation_keeps_what_the_writer_appends_before_it_reopens(
+    tmp_path: Path,
+) -> None:
+    """logrotate's ``create``: the log is renamed to access.log.1 and a new one created;
+    the writer (nginx until USR1) appends to the renamed file a while before reopening."""
+    lines = lines_of("ingress_nginx", 30)
+    live = tmp_path / "access.log"
+    writer = open(live, "ab", buffering=0)  # noqa: SIM115 - closed below
+    try:
+        writer.write(b"".join(line + b"\n" for line in lines[:10]))
+        tail = make_source("ingress_nginx", live, tmp_path / "state", poll_interval_secs=0.05)
+        sink = Sink()
+        with running(tail, sink):
+            sink.wait_for(10)
+            os.rename(live, tmp_path / "access.log.1")
+            live.touch()
+            time.sleep(0.1)  # two polls: the new file is there, the old one quiet
+            writer.write(b"".join(line + b"\n" for line in lines[10:20]))
+            writer.close()
+            writer = open(live, "ab", buffering=0)  # noqa: SIM115 - reopened on USR1
+            writer.write(b"".join(line + b"\n" for line in lines[20:]))
+            sink.wait_for(30)
+    finally:
+        writer.close()
+    assert [r.raw for r in sink.records] == lines
+    assert [r.line for r in sink.records] == [*range(1, 21), *range(1, 11)]
+    assert (tail.rotations_seen, tail.rejected, tail.gaps) == (1, 0, 0)
+
+
+def test_a_backup_deleted_before_it_was_read_is_reported_as_a_gap(tmp_path: Path) -> None:
+    """While `emit` holds the first 20 lines, the log is rotated three times and each older
+    backup deleted (lumberjack with maxbackups=1): the file after the first is never read."""
+    lines = lines_of("ingress_nginx", 50)
+    live = tmp_path / "access.log"
+    start_file("ingress_nginx", live, lines[:20])
+    entered, gate = threading.Event(), threading.Event()
+    sink = Sink()
+
+    def emit(batch: list[Record]) -> None:
+        entered.set()
+        assert gate.wait(10)
+        sink(batch)
+
+    def rotate_keeping_one() -> None:
+        rotate(live)
+        for old in sorted(tmp_path.glob("access-*.log.gz"))[:-1]:
+            old.unlink()
+
+    rejects = Rejects()
+    tail = make_source("ingress_nginx", live, tmp_path / "state", rejects, batch_events=20)
+    with running(tail, emit):
+        assert entered.wait(10)
+        rotate_keeping_one()
+        append(live, lines[20:30])
+        rotate_keeping_one()  # the first backup is deleted: read already
+        append(live, lines[30:40])
+        rotate_keeping_one()  # the second is deleted, never read
+        append(live, lines[40:])
+        gate.set()
+        sink.wait_for(40)
+        time.sleep(0.1)
+    assert [r.raw for r in sink.records] == lines[:20] + lines[30:]
+    assert rejects.count == tail.gaps == 1 and "gone" in rejects.first[0].reason
+
+
 # --- restarts and crashes ------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from logwarden.normalize.container_log import (
     PodRef,
     Reassembler,
 )
-from logwarden.sources._tail import TailFile
+from logwarden.sources._tail import Grace, TailFile
 
 __all__ = ["LogState", "PodLog", "Report"]
 
@@ -71,11 +71,15 @@ class PodLog:
     which lines belong to entries not emitted yet. Lines are numbered `g` from 1 in the
     order read since this run opened the log."""
 
-    def __init__(self, key: str, live: str, podref: PodRef, multiline: bool) -> None:
+    def __init__(
+        self, key: str, live: str, podref: PodRef, multiline: bool, poll_interval_secs: float
+    ) -> None:
         self.key = key
         self.live = live
         self.podref = podref
         self.file: TailFile | None = None
+        #: how long a file renamed away is still read (the runtime reopens the log later)
+        self.grace = Grace(poll_interval_secs)
         self.reassembler = Reassembler()
         self.joiner = MultilineJoiner(enabled=multiline)
         self.g = 0

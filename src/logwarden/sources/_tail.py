@@ -5,21 +5,26 @@ after its name is gone. Lines are handed out only when complete (ended by a newl
 bytes after the last newline wait for the rest of their line. `offset` and `line` count
 what was handed out, in the decompressed content for a gzip file. `open_at` opens a file
 at a saved line and offset, checking that they agree; `skip_to_end` moves past what a
-file holds now.
+file holds now. `Grace` says how long a file renamed away is still read before switching.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import time
 from typing import IO
 
 from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip
 from logwarden.sources._position import HEAD_BYTES, head_digest
 
-__all__ = ["ShortFile", "TailFile", "open_at", "skip_to_end"]
+__all__ = ["GRACE_MAX_SECS", "Grace", "ShortFile", "TailFile", "open_at", "skip_to_end"]
 
 _CHUNK = 1 << 20
+#: the longest a renamed file is still read after its rename was seen
+GRACE_MAX_SECS = 5.0
+#: how many poll intervals a renamed file must be quiet before it counts as finished
+_GRACE_POLLS = 5
 
 
 class ShortFile(Exception):
@@ -181,3 +186,34 @@ def skip_to_end(file: TailFile) -> int:
         while file.take_line() is not None:
             pass
     return read
+
+
+class Grace:
+    """How long to keep reading a file renamed away from the live path before switching.
+
+    A writer that reopens its log only when told (logrotate's ``create`` with a
+    ``postrotate`` signal, as nginx until USR1) appends to the renamed file a while after
+    the new one appeared. The renamed file counts as finished once it has not grown for
+    `_GRACE_POLLS` poll intervals, or `GRACE_MAX_SECS` after the rename was seen.
+    """
+
+    def __init__(self, poll_interval_secs: float) -> None:
+        self.quiet_secs = min(_GRACE_POLLS * poll_interval_secs, GRACE_MAX_SECS)
+        self._file: TailFile | None = None
+        self._seen = 0.0
+        self._grew = 0.0
+        self._size = 0
+
+    def over(self, file: TailFile) -> bool:
+        """Whether the renamed `file`, at its end now, is finished."""
+        now = time.monotonic()
+        size = file.offset + len(file.partial())
+        if file is not self._file:
+            self._file, self._seen, self._grew, self._size = file, now, now, size
+        elif size != self._size:
+            self._grew, self._size = now, size
+        return now - self._grew >= self.quiet_secs or now - self._seen >= GRACE_MAX_SECS
+
+    def clear(self) -> None:
+        """Forget the file (switched away from it)."""
+        self._file = None

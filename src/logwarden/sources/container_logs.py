@@ -122,6 +122,8 @@ class ContainerLogsSource:
         self._seq = 0
         self._next: str | None = None
         self._last = ""
+        #: files that could not be opened (permission denied), reported once each
+        self._denied: set[str] = set()
 
     @property
     def logs(self) -> int:
@@ -237,7 +239,9 @@ class ContainerLogsSource:
         podref = parse_path("pods/" + key)
         if podref is None or not self._wanted(podref.namespace):
             return None
-        return PodLog(key, os.path.join(self.root, key), podref, self.multiline)
+        return PodLog(
+            key, os.path.join(self.root, key), podref, self.multiline, self.poll_interval_secs
+        )
 
     def _wanted(self, namespace: str) -> bool:
         if self.include_namespaces and namespace not in self.include_namespaces:
@@ -260,6 +264,10 @@ class ContainerLogsSource:
                 log.file = TailFile.open(cand.path, after_ns(cand))
             except FileNotFoundError:
                 continue  # rotated or removed meanwhile: at the next poll
+            except PermissionError:
+                self._unreadable(cand.path)
+                continue  # the other logs go on; this one is tried again at the next poll
+            self._denied.discard(cand.path)
             if at_end:
                 self.bytes_read += skip_to_end(log.file)
             self._logs[key] = log
@@ -389,6 +397,8 @@ class ContainerLogsSource:
         if n:
             self.bytes_read += n
             return True
+        if not file.compressed and not log.grace.over(file):
+            return False  # the runtime may still append to it until it reopens the log
         cands = candidates(log.live)
         newer, log.misses = newer_files(cands, file, log.misses)
         if newer is None:
@@ -404,6 +414,19 @@ class ContainerLogsSource:
             nxt = TailFile.open(newer[0].path, after_ns(newer[0]))
         except FileNotFoundError:
             return False  # compressed meanwhile: look again at the next poll
+        except PermissionError:
+            self._unreadable(newer[0].path)
+            return False  # tried again at the next poll
+        self._denied.discard(newer[0].path)
+        if log.misses >= MISSES:
+            self._gap(
+                f"{file.path}:{file.line}",
+                "the finished file is gone (rotated away and deleted before the files after "
+                f"it were read?): continuing with the oldest newer file {nxt.path}; files "
+                "rotated in between may be lost",
+            )
+        log.misses = 0
+        log.grace.clear()
         self._close(log, file)
         log.file = nxt
         self.rotations_seen += 1
@@ -429,6 +452,18 @@ class ContainerLogsSource:
     def _gap(self, where: str, reason: str) -> None:
         self.gaps += 1
         self.rejects.report(where, reason)
+
+    def _unreadable(self, path: str) -> None:
+        """Report once that `path` cannot be opened (permission denied); it is tried again
+        at every poll, and read from where it stands once it can be opened."""
+        if path in self._denied:
+            return
+        self._denied.add(path)
+        self._gap(
+            path,
+            "cannot open it: permission denied; the other logs go on, this one is tried "
+            "again at every poll (its lines are lost if it is rotated away meanwhile)",
+        )
 
 
 def _unsent(saved: LogState) -> str:

@@ -61,7 +61,7 @@ from logwarden.sources._rotation import (
     locate,
     newer_files,
 )
-from logwarden.sources._tail import ShortFile, TailFile, skip_to_end
+from logwarden.sources._tail import Grace, ShortFile, TailFile, skip_to_end
 from logwarden.sources.base import require_at_least_one, require_positive, require_start_at
 
 __all__ = ["LogFileSource", "Skip", "Units", "comment_line", "skip_for"]
@@ -145,6 +145,7 @@ class LogFileSource:
         self._seq = 0
         self._durable = 0
         self._misses = 0
+        self._grace = Grace(poll_interval_secs)
 
     def run(
         self, emit: Callable[[list[Record]], None], stop: threading.Event, resume_seq: int
@@ -354,6 +355,8 @@ class LogFileSource:
         if n:
             self.bytes_read += n
             return True
+        if not file.compressed and not self._grace.over(file):
+            return False  # its writer may still append to it until it reopens the log
         return self._advance(file)
 
     def _advance(self, file: TailFile) -> bool:
@@ -365,6 +368,14 @@ class LogFileSource:
             nxt = TailFile.open(newer[0].path, after_ns(newer[0]))
         except FileNotFoundError:
             return False  # compressed meanwhile: look again at the next poll
+        if self._misses >= MISSES:
+            self._gap(
+                f"{file.path}:{file.line}",
+                "the finished file is gone (rotated away and deleted before the files after "
+                f"it were read?): continuing with the oldest newer file {nxt.path}; files "
+                "rotated in between may be lost",
+            )
+        self._misses = 0
         partial = file.partial()
         if partial.strip() and not (self.skip is not None and self.skip(partial.rstrip())):
             self._report(
@@ -373,6 +384,7 @@ class LogFileSource:
                 partial,
             )
         file.close()
+        self._grace.clear()
         self._file = nxt
         self.rotations_seen += 1
         return True
