@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tail_helpers import (
+    HeldSink,
     RotatingWriter,
     Sink,
     gzip_file,
@@ -23,6 +24,7 @@ from logwarden.sources.k8s_audit_file import K8sAuditFileSource
 
 __all__ = [
     "AUDIT_LINES",
+    "HeldSink",
     "RotatingWriter",
     "Sink",
     "gzip_file",

@@ -167,6 +167,24 @@ class Sink:
         assert ok, f"only {len(self.records)} of {count} records arrived"
 
 
+class HeldSink(Sink):
+    """A `Sink` that holds every batch until `release` (a ledger that is slow to make it
+    durable): `entered` is set once the source has handed one in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self._gate = threading.Event()
+
+    def __call__(self, batch: list[Record]) -> None:
+        self.entered.set()
+        assert self._gate.wait(10)
+        super().__call__(batch)
+
+    def release(self) -> None:
+        self._gate.set()
+
+
 @contextmanager
 def running(source: LogFileSource, emit: object, resume_seq: int = 0) -> Iterator[threading.Event]:
     """Run `source` in a thread; on leaving, stop it, wait for it and re-raise its error."""

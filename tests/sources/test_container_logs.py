@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import msgspec
 import pytest
+from tail_helpers import HeldSink
 
 from logwarden.errors import InputError
 from logwarden.records import Record
@@ -72,7 +73,9 @@ class Sink:
 
 
 @contextmanager
-def running(source: ContainerLogsSource, sink: Sink, resume_seq: int = 0) -> Iterator[list[Any]]:
+def running(
+    source: ContainerLogsSource, sink: Callable[[list[Record]], None], resume_seq: int = 0
+) -> Iterator[list[Any]]:
     """Run `source` in a thread; stop it on leaving (it must end within 2 s). The list
     yielded gets the exception `run` raised, if any."""
     stop = threading.Event()
@@ -607,14 +610,7 @@ def test_a_backup_deleted_before_it_was_read_is_a_gap(tmp_path: Path) -> None:
     root = tmp_path / "pods"
     live = log_path(root, "default", "app", "main")
     write(live, cri("one"))
-    entered, gate = threading.Event(), threading.Event()
-    sink = Sink()
-
-    class Held(Sink):
-        def __call__(self, batch: list[Record]) -> None:
-            entered.set()
-            assert gate.wait(10)
-            sink(batch)
+    sink = HeldSink()
 
     def rotate_keeping_one(secs: int) -> None:
         # kubelet stamps backups in local time, to the second: later than the live file's
@@ -625,15 +621,15 @@ def test_a_backup_deleted_before_it_was_read_is_a_gap(tmp_path: Path) -> None:
 
     rejects = Rejects()
     source = make(root, tmp_path / "state", rejects=rejects)
-    with running(source, Held()):
-        assert entered.wait(10)
+    with running(source, sink):
+        assert sink.entered.wait(10)
         rotate_keeping_one(10)
         write(live, cri("two"))
         rotate_keeping_one(11)  # the first backup: read already
         write(live, cri("three"))
         rotate_keeping_one(12)  # the second: never read
         write(live, cri("four"))
-        gate.set()
+        sink.release()
         sink.wait_for(3)
         time.sleep(0.1)
     assert [text for _, _, text in logs_of(sink.records)] == ["one", "three", "four"]

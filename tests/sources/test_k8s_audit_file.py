@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from audit_tail_helpers import (
     AUDIT_LINES,
+    HeldSink,
     RotatingWriter,
     Sink,
     make_source,
@@ -31,7 +32,6 @@ from audit_tail_helpers import (
 )
 
 from logwarden.errors import InputError
-from logwarden.records import Record
 from logwarden.rejects import Rejects
 
 CHILD = Path(__file__).resolve().parent / "audit_tail_child.py"
@@ -237,24 +237,17 @@ def test_stop_while_emit_blocks_returns_after_it_with_the_batch_saved(tmp_path: 
     live = tmp_path / "audit.log"
     append(live, AUDIT_LINES[:30])
     state = tmp_path / "state"
-    entered, release = threading.Event(), threading.Event()
-    stored: list[Record] = []
-
-    def slow_emit(batch: list[Record]) -> None:
-        entered.set()
-        assert release.wait(10)
-        stored.extend(batch)
-
-    with running(make_source(live, state, batch_events=10), slow_emit) as stop:
-        assert entered.wait(10)
+    held = HeldSink()
+    with running(make_source(live, state, batch_events=10), held) as stop:
+        assert held.entered.wait(10)
         stop.set()
-        release.set()
-    assert [r.seq for r in stored] == list(range(1, 11))
+        held.release()
+    assert [r.seq for r in held.records] == list(range(1, 11))
     assert state_of(state)["seq"] == 10
     sink = Sink()
     with running(make_source(live, state, batch_events=10), sink, resume_seq=10):
         sink.wait_for(20)
-    assert [r.raw for r in stored + sink.records] == AUDIT_LINES[:30]
+    assert [r.raw for r in held.records + sink.records] == AUDIT_LINES[:30]
 
 
 def test_start_at_end_skips_what_is_there(tmp_path: Path) -> None:
@@ -283,24 +276,18 @@ def _copytruncate_while_blocked(
     audit.log.1 and truncated, and 30 new lines are written."""
     live = tmp_path / "audit.log"
     append(live, AUDIT_LINES[:100])
-    entered, gate = threading.Event(), threading.Event()
-    sink = Sink()
-
-    def emit(batch: list[Record]) -> None:
-        entered.set()
-        assert gate.wait(10)
-        sink(batch)
+    sink = HeldSink()
 
     rejects = Rejects()
-    with running(make_source(live, tmp_path / "state", rejects, batch_events=100), emit):
-        assert entered.wait(10)  # the first 100 lines are read and held by emit
+    with running(make_source(live, tmp_path / "state", rejects, batch_events=100), sink):
+        assert sink.entered.wait(10)  # the first 100 lines are read and held by emit
         append(live, AUDIT_LINES[100:120])
         shutil.copyfile(live, tmp_path / "audit.log.1")
         os.truncate(live, 0)
         if not keep_copy:
             (tmp_path / "audit.log.1").unlink()
         append(live, AUDIT_LINES[120:150])
-        gate.set()
+        sink.release()
         sink.wait_for(150 if keep_copy else 130)
     expected = AUDIT_LINES[:150] if keep_copy else AUDIT_LINES[:100] + AUDIT_LINES[120:150]
     return sink, rejects, expected

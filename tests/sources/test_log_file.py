@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-from tail_helpers import RotatingWriter, Sink, append, rotate, running, seqs_and_lines
+from tail_helpers import (
+    HeldSink,
+    RotatingWriter,
+    Sink,
+    append,
+    rotate,
+    running,
+    seqs_and_lines,
+)
 
 from logwarden.errors import InputError
 from logwarden.normalize import hubble, web_access
@@ -151,23 +159,17 @@ def test_copytruncate_finishes_the_copy_then_the_new_content(tmp_path: Path, sou
     lines = lines_of(source, 65)
     live = tmp_path / "access.log"
     start_file(source, live, lines[:40])
-    entered, gate = threading.Event(), threading.Event()
-    sink = Sink()
-
-    def emit(batch: list[Record]) -> None:
-        entered.set()
-        assert gate.wait(10)
-        sink(batch)
+    sink = HeldSink()
 
     rejects = Rejects()
     tail = make_source(source, live, tmp_path / "state", rejects, batch_events=40)
-    with running(tail, emit):
-        assert entered.wait(10)
+    with running(tail, sink):
+        assert sink.entered.wait(10)
         append(live, lines[40:50])
         shutil.copyfile(live, tmp_path / "access.log.1")
         os.truncate(live, 0)
         append(live, lines[50:])
-        gate.set()
+        sink.release()
         sink.wait_for(65)
     assert [r.raw for r in sink.records] == lines
     assert [r.seq for r in sink.records] == list(range(1, 66))
@@ -214,13 +216,7 @@ def test_a_backup_deleted_before_it_was_read_is_reported_as_a_gap(tmp_path: Path
     lines = lines_of("ingress_nginx", 50)
     live = tmp_path / "access.log"
     start_file("ingress_nginx", live, lines[:20])
-    entered, gate = threading.Event(), threading.Event()
-    sink = Sink()
-
-    def emit(batch: list[Record]) -> None:
-        entered.set()
-        assert gate.wait(10)
-        sink(batch)
+    sink = HeldSink()
 
     def rotate_keeping_one() -> None:
         rotate(live)
@@ -229,15 +225,15 @@ def test_a_backup_deleted_before_it_was_read_is_reported_as_a_gap(tmp_path: Path
 
     rejects = Rejects()
     tail = make_source("ingress_nginx", live, tmp_path / "state", rejects, batch_events=20)
-    with running(tail, emit):
-        assert entered.wait(10)
+    with running(tail, sink):
+        assert sink.entered.wait(10)
         rotate_keeping_one()
         append(live, lines[20:30])
         rotate_keeping_one()  # the first backup is deleted: read already
         append(live, lines[30:40])
         rotate_keeping_one()  # the second is deleted, never read
         append(live, lines[40:])
-        gate.set()
+        sink.release()
         sink.wait_for(40)
         time.sleep(0.1)
     assert [r.raw for r in sink.records] == lines[:20] + lines[30:]
@@ -443,28 +439,21 @@ def test_stop_drains_the_batch_in_hand_and_returns_promptly(tmp_path: Path, sour
     lines = lines_of(source, 30)
     live, state = tmp_path / "access.log", tmp_path / "state"
     start_file(source, live, lines)
-    entered, release = threading.Event(), threading.Event()
-    stored: list[Record] = []
-
-    def slow_emit(batch: list[Record]) -> None:
-        entered.set()
-        assert release.wait(10)
-        stored.extend(batch)
-
+    held = HeldSink()
     tail = make_source(source, live, state, batch_events=10, poll_interval_secs=0.25)
-    with running(tail, slow_emit) as stop:
-        assert entered.wait(10)
+    with running(tail, held) as stop:
+        assert held.entered.wait(10)
         stop.set()
         released = time.monotonic()
-        release.set()
+        held.release()
     took = time.monotonic() - released
     assert took < 2, f"run took {took:.2f}s to return after its emit"
-    assert [r.seq for r in stored] == list(range(1, 11))
+    assert [r.seq for r in held.records] == list(range(1, 11))
     assert tail.events == 10
     sink = Sink()
     with running(make_source(source, live, state, batch_events=10), sink, resume_seq=10):
         sink.wait_for(20)
-    assert [r.raw for r in stored + sink.records] == lines
+    assert [r.raw for r in held.records + sink.records] == lines
     idle = make_source(source, live, state, poll_interval_secs=0.25)
     with running(idle, Sink(), resume_seq=30) as stop:
         time.sleep(0.05)  # at the end of the file, waiting for the next poll
