@@ -175,12 +175,7 @@ def _state(
 ) -> LogState:
     return LogState(
         log=key,
-        path=file.path,
-        device=file.device,
-        inode=file.inode,
-        head_len=len(file.head),
-        head_sha256=file.head_sha256,
-        after_ns=file.after_ns,
+        **file.identity(),
         offset=offset,
         line=line,
         span=span,

@@ -13,18 +13,37 @@ from __future__ import annotations
 import io
 import os
 import time
-from typing import IO
+from typing import IO, TypedDict
 
 from logwarden.sources._logfiles import GZIP_MAGIC, Gunzip
 from logwarden.sources._position import HEAD_BYTES, head_digest
 
-__all__ = ["GRACE_MAX_SECS", "Grace", "ShortFile", "TailFile", "open_at", "skip_to_end"]
+__all__ = [
+    "GRACE_MAX_SECS",
+    "Grace",
+    "Identity",
+    "ShortFile",
+    "TailFile",
+    "open_at",
+    "skip_to_end",
+]
 
 _CHUNK = 1 << 20
 #: the longest a renamed file is still read after its rename was seen
 GRACE_MAX_SECS = 5.0
 #: how many poll intervals a renamed file must be quiet before it counts as finished
 _GRACE_POLLS = 5
+
+
+class Identity(TypedDict):
+    """What tells a file from the others across renames, as the saved states keep it."""
+
+    path: str
+    device: int
+    inode: int
+    head_len: int
+    head_sha256: str
+    after_ns: int
 
 
 class ShortFile(Exception):
@@ -93,6 +112,17 @@ class TailFile:
         if have >= HEAD_BYTES or start > have or start + len(chunk) <= have:
             return
         self.head += chunk[have - start : HEAD_BYTES - start]
+
+    def identity(self) -> Identity:
+        """The file's identity, for a saved position (`_position.Position`, `LogState`)."""
+        return Identity(
+            path=self.path,
+            device=self.device,
+            inode=self.inode,
+            head_len=len(self.head),
+            head_sha256=self.head_sha256,
+            after_ns=self.after_ns,
+        )
 
     @property
     def head_sha256(self) -> str:

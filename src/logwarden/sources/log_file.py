@@ -330,15 +330,7 @@ class LogFileSource:
         self.last_event_ns = records[-1].received_ns
         self._durable = records[-1].seq
         position = Position(
-            seq=records[-1].seq,
-            path=file.path,
-            device=file.device,
-            inode=file.inode,
-            head_len=len(file.head),
-            head_sha256=file.head_sha256,
-            offset=file.offset,
-            line=file.line,
-            after_ns=file.after_ns,
+            seq=records[-1].seq, **file.identity(), offset=file.offset, line=file.line
         )
         save_position(self.state_file, position)
 
