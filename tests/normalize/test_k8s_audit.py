@@ -640,6 +640,8 @@ def test_a_number_no_float_holds_is_read_exactly() -> None:
         "y": 1.5,
         "z": 3,
     }
+    # invalid UTF-8 in a string (read as U+FFFD) as well
+    assert json_value(b'{"a": "\xff", "x": 1e999}') == {"a": "\ufffd", "x": Decimal("1E+999")}
 
 
 def test_json_nested_too_deeply_is_malformed_not_a_crash() -> None:

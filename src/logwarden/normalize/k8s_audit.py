@@ -201,14 +201,18 @@ def json_value(data: bytes) -> Any:
         return None
     try:
         try:
-            return _generic_decode(data)
+            return _any_number(data)
         except UnicodeDecodeError:
-            data = bytes(data).decode("utf-8", "replace").encode()
-            return _generic_decode(data)
-        except msgspec.ValidationError:  # a number out of a float's range
-            return _wide_decode(data)
+            return _any_number(bytes(data).decode("utf-8", "replace").encode())
     except RecursionError:
         raise MalformedInput(_TOO_DEEP) from None
+
+
+def _any_number(data: bytes) -> Any:
+    try:
+        return _generic_decode(data)
+    except msgspec.ValidationError:  # a number out of a float's range
+        return _wide_decode(data)
 
 
 def decode_raw(raw: bytes) -> AuditEvent:
