@@ -34,6 +34,7 @@ __all__ = [
     "Candidate",
     "after_ns",
     "candidates",
+    "gone_reason",
     "listed",
     "locate",
     "newer_files",
@@ -211,6 +212,15 @@ def after_ns(cand: Candidate) -> int:
     if cand.live:
         return time.time_ns() // 1_000_000 * 1_000_000
     return cand.key_ns + 1
+
+
+def gone_reason(next_path: str) -> str:
+    """Why a gap is reported when `newer_files` went by time: the finished file is gone."""
+    return (
+        "the finished file is gone (rotated away and deleted before the files after it "
+        f"were read?): continuing with the oldest newer file {next_path}; files rotated in "
+        "between may be lost"
+    )
 
 
 def newer_files(

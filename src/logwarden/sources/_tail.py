@@ -235,7 +235,10 @@ class Grace:
         self._size = 0
 
     def over(self, file: TailFile) -> bool:
-        """Whether the renamed `file`, at its end now, is finished."""
+        """Whether the renamed `file`, at its end now, is finished (a compressed file, a
+        finished backup, always is)."""
+        if file.compressed:
+            return True
         now = time.monotonic()
         size = file.offset + len(file.partial())
         if file is not self._file:

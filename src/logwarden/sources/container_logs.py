@@ -59,7 +59,7 @@ from logwarden.rejects import Rejects
 from logwarden.sources._kubelet_files import candidates, log_keys
 from logwarden.sources._pod_log import LogState, PodLog
 from logwarden.sources._position import load_state, save_state, state_path
-from logwarden.sources._rotation import MISSES, after_ns, locate, newer_files
+from logwarden.sources._rotation import MISSES, after_ns, gone_reason, locate, newer_files
 from logwarden.sources._tail import ShortFile, TailFile, open_at, skip_to_end
 from logwarden.sources.base import require_at_least_one, require_positive, require_start_at
 
@@ -397,7 +397,7 @@ class ContainerLogsSource:
         if n:
             self.bytes_read += n
             return True
-        if not file.compressed and not log.grace.over(file):
+        if not log.grace.over(file):
             return False  # the runtime may still append to it until it reopens the log
         cands = candidates(log.live)
         newer, log.misses = newer_files(cands, file, log.misses)
@@ -419,12 +419,7 @@ class ContainerLogsSource:
             return False  # tried again at the next poll
         self._denied.discard(newer[0].path)
         if log.misses >= MISSES:
-            self._gap(
-                f"{file.path}:{file.line}",
-                "the finished file is gone (rotated away and deleted before the files after "
-                f"it were read?): continuing with the oldest newer file {nxt.path}; files "
-                "rotated in between may be lost",
-            )
+            self._gap(f"{file.path}:{file.line}", gone_reason(nxt.path))
         log.misses = 0
         log.grace.clear()
         self._close(log, file)

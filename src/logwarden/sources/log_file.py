@@ -58,6 +58,7 @@ from logwarden.sources._rotation import (
     MISSES,
     after_ns,
     candidates,
+    gone_reason,
     locate,
     newer_files,
 )
@@ -347,7 +348,7 @@ class LogFileSource:
         if n:
             self.bytes_read += n
             return True
-        if not file.compressed and not self._grace.over(file):
+        if not self._grace.over(file):
             return False  # its writer may still append to it until it reopens the log
         return self._advance(file)
 
@@ -361,12 +362,7 @@ class LogFileSource:
         except FileNotFoundError:
             return False  # compressed meanwhile: look again at the next poll
         if self._misses >= MISSES:
-            self._gap(
-                f"{file.path}:{file.line}",
-                "the finished file is gone (rotated away and deleted before the files after "
-                f"it were read?): continuing with the oldest newer file {nxt.path}; files "
-                "rotated in between may be lost",
-            )
+            self._gap(f"{file.path}:{file.line}", gone_reason(nxt.path))
         self._misses = 0
         partial = file.partial()
         if partial.strip() and not (self.skip is not None and self.skip(partial.rstrip())):
