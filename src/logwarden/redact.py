@@ -221,12 +221,7 @@ def _mask_document(doc: Any) -> bool:
                 done += redact_event(obj)
             _gke_payload(obj, done)
             _typed_secret(obj, "", done)
-            kind = obj.get("kind")
-            if kind == "Secret":
-                _mask_maps(obj, "", done)
-            elif kind == "SecretList" and isinstance(obj.get("items"), list):
-                for item in obj["items"]:
-                    _mask_maps(item, "", done)
+            _mask_secret(obj, obj.get("kind"), "", done)
             members: list[Any] = list(obj)
         elif isinstance(obj, list):
             members = list(range(len(obj)))
@@ -298,10 +293,15 @@ def _typed_secret(body: Any, where: str, done: list[str]) -> None:
     """A GKE object that names itself by `@type` only (no `kind`)."""
     if not isinstance(body, dict) or "kind" in body or body.get("@type") not in _GKE_TYPES:
         return
-    if body["@type"] == _GKE_TYPES[0]:
-        _mask_maps(body, where, done)
-    elif isinstance(body.get("items"), list):
-        for i, item in enumerate(body["items"]):
+    _mask_secret(body, "Secret" if body["@type"] == _GKE_TYPES[0] else "SecretList", where, done)
+
+
+def _mask_secret(obj: dict[str, Any], kind: Any, where: str, done: list[str]) -> None:
+    """Mask the values of `obj` if it is a Secret, or of its items if a SecretList (`kind`)."""
+    if kind == "Secret":
+        _mask_maps(obj, where, done)
+    elif kind == "SecretList" and isinstance(obj.get("items"), list):
+        for i, item in enumerate(obj["items"]):  # list items carry no kind
             _mask_maps(item, f"{where}.items[{i}]", done)
 
 
@@ -321,12 +321,7 @@ def _secret_values(body: Any, where: str, secrets: bool, done: list[str]) -> Any
         if isinstance(obj, list):
             stack.extend((item, f"{at}[{i}]") for i, item in reversed(list(enumerate(obj))))
         elif isinstance(obj, dict):
-            kind = obj.get("kind")
-            if kind == "Secret":
-                _mask_maps(obj, at, done)
-            elif kind == "SecretList" and isinstance(obj.get("items"), list):
-                for i, item in enumerate(obj["items"]):  # list items carry no kind
-                    _mask_maps(item, f"{at}.items[{i}]", done)
+            _mask_secret(obj, obj.get("kind"), at, done)
             stack.extend((v, f"{at}.{k}") for k, v in reversed(list(obj.items())))
     return body
 
