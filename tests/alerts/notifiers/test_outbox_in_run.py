@@ -64,7 +64,10 @@ def test_a_receiver_that_refuses_raises_an_alert_of_its_own(tmp_path: Path) -> N
             (failing,) = [a for a in svc.alerts() if a["rule"] == RECEIVER_FAILING]
             assert failing["labels"]["receiver"] == "hook" and failing["severity"] == "high"
             assert "400" in failing["output"]
-            _, metrics = svc.ops("/metrics")
-            assert 'logwarden_notifications_failed_total{receiver="hook"}' in metrics
+            # the worker reports delivery figures every half second: the alert can come first
+            failed = 'logwarden_notifications_failed_total{receiver="hook"}'
+            while failed not in svc.ops("/metrics")[1]:
+                assert time.monotonic() < deadline, f"no {failed} in the metrics"
+                time.sleep(0.2)
     finally:
         receiver.close()
