@@ -493,3 +493,27 @@ def test_bytes_keep_what_is_not_json_or_holds_no_secret_values() -> None:
     out = redact_bytes(raw)
     assert_no_values(out)
     assert b'"Op\\u0000a\xffque"' in out
+
+
+def test_redact_bytes_masks_extra_paths_of_events_embedded_events_and_gke_entries() -> None:
+    extra = [("requestObject", "spec", "token"), ("annotations", "owner")]
+    event = {
+        "auditID": "a",
+        "requestObject": {"spec": {"token": "t0ps3cret"}},
+        "annotations": {"owner": "bob"},
+    }
+    eks = {"message": json.dumps(event)}
+    gke = {"protoPayload": {"request": {"spec": {"token": "t0ps3cret"}}}, "labels": {"owner": "x"}}
+    for doc in (event, {"items": [event]}, eks, gke):
+        raw = json.dumps(doc).encode()
+        assert redact_bytes(raw) is raw  # no Secret in it: untouched without extra paths
+        out = redact_bytes(raw, extra)
+        assert b"t0ps3cret" not in out, doc
+        assert b"bob" not in out and b'"x"' not in out, doc
+    masked = json.loads(redact_bytes(json.dumps(gke).encode(), extra))
+    assert masked["protoPayload"]["request"]["spec"]["token"] == MASK
+    assert masked["labels"]["owner"] == MASK
+    assert masked["labels"][NOTE] == "protoPayload.request.spec.token,labels.owner"
+    assert Redactor(["requestObject.spec.token"]).redact_bytes(json.dumps(event).encode()) != (
+        json.dumps(event).encode()
+    )

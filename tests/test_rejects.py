@@ -81,6 +81,21 @@ def test_the_service_keeps_a_rejected_batch_owner_only_and_without_secret_values
     assert bad == json.loads(BAD_ITEM)  # what was wrong is kept as it was
 
 
+def test_the_service_s_rejects_lose_the_configured_extra_paths_too(tmp_path: Path) -> None:
+    token = "ghp_extra-path-SECRET"
+    event = json.loads(SECRET_EVENT)
+    event["requestObject"] = {"kind": "Pod", "spec": {"token": token}}
+    with running(tmp_path, extra="redact: {extra_paths: [requestObject.spec.token]}\n") as svc:
+        status, answer = svc.post(event_list([json.dumps(event).encode(), BAD_ITEM]))
+        assert status == 400, answer
+        kept = (svc.data / "rejects.jsonl").read_bytes()
+    assert token.encode() not in kept
+    (line,) = [json.loads(x) for x in kept.splitlines()]
+    first = json.loads(line["raw"])["items"][0]
+    assert first["requestObject"]["spec"]["token"] == MASK
+    assert first["annotations"]["logwarden.io/redacted"] == "requestObject.spec.token"
+
+
 def test_logwarden_detect_keeps_rejects_owner_only_and_without_secret_values(
     tmp_path: Path, umask_022: None
 ) -> None:

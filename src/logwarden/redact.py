@@ -35,7 +35,9 @@ A record with nothing to redact keeps its bytes untouched.
 as rejected input before it is kept: wherever they read as JSON, every Secret and
 SecretList (by `kind`, or GKE's `@type`), every audit Event (an object with `auditID`,
 alone, in an EventList's `items`, in an array, embedded as a JSON string like an EKS
-`message`) and every GKE call on `secrets` loses its values as above.
+`message`) and every GKE call on `secrets` loses its values as above; with extra paths
+(`Redactor.redact_bytes` passes the configured ones), every audit Event and GKE
+LogEntry found so also loses the values at those paths.
 """
 
 from __future__ import annotations
@@ -108,6 +110,10 @@ class Redactor:
         )
         return msgspec.structs.replace(record, raw=raw, view=view, cache=None)
 
+    def redact_bytes(self, raw: bytes) -> bytes:
+        """`redact_bytes` with the configured extra paths (for rejected input)."""
+        return redact_bytes(raw, self._extra)
+
     def _event_bytes(self, raw: bytes) -> bytes | None:
         """The audit Event `raw` redacted, or None if nothing was."""
         event = json_value(raw)
@@ -179,15 +185,16 @@ def redact_event(event: dict[str, Any], extra: Sequence[DotPath] = ()) -> list[s
     return done
 
 
-def redact_bytes(raw: bytes) -> bytes:
+def redact_bytes(raw: bytes, extra: Sequence[DotPath] = ()) -> bytes:
     """`raw` with the values of every Secret in it masked wherever it reads as JSON (see
-    the module's docstring), re-encoded as compact JSON; bytes that are not JSON, or hold
-    nothing to mask, are returned as they are. Invalid UTF-8 inside strings is kept."""
+    the module's docstring), and the `extra` paths of its audit Events and GKE entries,
+    re-encoded as compact JSON; bytes that are not JSON, or hold nothing to mask, are
+    returned as they are. Invalid UTF-8 inside strings is kept."""
     text = strip_bom(raw)
     if not text.startswith((b"{", b"[")):
         return raw
     doc = _json_text(text.decode("utf-8", "surrogateescape"))
-    if doc is _NOT_JSON or not _mask_document(doc):
+    if doc is _NOT_JSON or not _mask_document(doc, extra):
         return raw
     try:
         out = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
@@ -208,17 +215,25 @@ def _json_text(text: str) -> Any:
         return _NOT_JSON
 
 
-def _mask_document(doc: Any) -> bool:
+def _mask_document(doc: Any, extra: Sequence[DotPath] = ()) -> bool:
     """Mask, in place, the Secret values anywhere in the decoded JSON `doc` (audit Events,
-    Secrets, SecretLists, GKE calls on secrets, JSON text embedded in strings); whether
-    anything was."""
+    Secrets, SecretLists, GKE calls on secrets, JSON text embedded in strings), and the
+    `extra` paths of its audit Events and GKE entries; whether anything was."""
     done: list[str] = []
     stack: list[Any] = [doc]
     while stack:
         obj = stack.pop()
         if isinstance(obj, dict):
             if "auditID" in obj:
-                done += redact_event(obj)
+                done += redact_event(obj, extra)
+            if extra and isinstance(obj.get("protoPayload"), dict):  # a GKE LogEntry
+                paths: list[str] = []
+                for path in extra:
+                    gke = _gke_path(path)
+                    _replace(obj, gke, 0, ".".join(gke), paths)
+                if paths:
+                    _note(obj, "labels", paths)
+                    done += paths
             _gke_payload(obj, done)
             _typed_secret(obj, "", done)
             _mask_secret(obj, obj.get("kind"), "", done)
@@ -230,7 +245,7 @@ def _mask_document(doc: Any) -> bool:
         for key in members:
             value = obj[key]
             if isinstance(value, str):
-                masked = _embedded_json(value)
+                masked = _embedded_json(value, extra)
                 if masked is not None:
                     obj[key] = masked
                     done.append(str(key))
@@ -239,13 +254,16 @@ def _mask_document(doc: Any) -> bool:
     return bool(done)
 
 
-def _embedded_json(text: str) -> str | None:
-    """A string holding JSON that names Secrets (an EKS `message`, an AKS `properties.log`)
-    with their values masked, or None if it holds none to mask."""
-    if not text.lstrip().startswith(("{", "[")) or ("Secret" not in text and "secrets" not in text):
+def _embedded_json(text: str, extra: Sequence[DotPath] = ()) -> str | None:
+    """A string holding JSON that names Secrets or holds an audit Event with `extra` paths
+    (an EKS `message`, an AKS `properties.log`) with those values masked, or None if it
+    holds none to mask."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    if not (extra and "auditID" in text) and "Secret" not in text and "secrets" not in text:
         return None
     doc = _json_text(text)
-    if doc is _NOT_JSON or not _mask_document(doc):
+    if doc is _NOT_JSON or not _mask_document(doc, extra):
         return None
     out = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return out + "\n" if text.endswith("\n") else out

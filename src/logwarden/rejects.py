@@ -8,7 +8,8 @@ JSON line with the raw bytes so nothing is lost.
 What is kept of the bytes has passed `redact.redact_bytes` first, for every source: a
 rejected unit is not stored in the ledger, but its Secret values must not be stored in
 clear anywhere else either (a unit is rejected for one bad field, the rest of it may be a
-Secret). A rejects file is opened by `open_file`, readable by its owner only.
+Secret). The service passes its `Redactor.redact_bytes`, so the configured extra paths
+are masked there too. A rejects file is opened by `open_file`, readable by its owner only.
 """
 
 from __future__ import annotations

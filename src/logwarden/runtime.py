@@ -89,7 +89,11 @@ class Runtime:
         self.data_dir = data
         self.rejects_file = data / "rejects.jsonl"
         self._rejects_fh = open_rejects(self.rejects_file, append=True)  # closed in run()
-        self.rejects = Rejects(log=None, keep=self._rejects_fh, flush=True)
+        #: one redaction for the ledger's records and what rejects keep
+        self.redactor = Redactor(self.config.redact.extra_paths)
+        self.rejects = Rejects(
+            log=None, keep=self._rejects_fh, flush=True, redact=self.redactor.redact_bytes
+        )
         self.pipeline = self._pipeline()
         self.service = Service(_listener(self.config.service.listen), self.metrics, self._not_ready)
         self.urls: dict[str, str] = {}
@@ -145,7 +149,7 @@ class Runtime:
             engine,
             self.alerts,
             self.metrics,
-            redactor=Redactor(c.redact.extra_paths),
+            redactor=self.redactor,
             suppressor=suppressor,
             silence=SilenceWatch(watched, self.metrics),
             queue_events=c.pipeline.queue_events,
