@@ -238,3 +238,36 @@ def test_the_table_summary_counts_correlation_alerts_too() -> None:
     done = logwarden("detect", "-f", "table", "--no-progress", str(burst))
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert "Kubernetes Authorization Failure Burst" in done.stdout.decode()
+
+
+def failed_logins(seconds: range) -> list[str]:
+    """401s from one address, one at each of `seconds` past 10:00:00 (real format)."""
+    template = json.loads(
+        (ROOT / "src/logwarden/rules/builtin/k05/tests/k05_failed_authentication.match.jsonl")
+        .read_text()
+        .splitlines()[0]
+    )
+    out = []
+    for s in seconds:
+        when = f"2026-11-27T10:00:{s:02d}.000000Z"
+        event = dict(template, auditID=f"00000000-0000-4000-8000-{s:012d}")
+        event.update(requestReceivedTimestamp=when, stageTimestamp=when, timestamp=when)
+        out.append(json.dumps(event))
+    return out
+
+
+def test_logs_of_several_apiservers_are_merged_so_a_burst_split_across_them_is_seen(
+    tmp_path: Path,
+) -> None:
+    # an HA control plane: the load balancer spreads one client's 12 failed logins in a
+    # minute over two kube-apiservers, each writing its own audit log
+    first, second = tmp_path / "apiserver-1.log", tmp_path / "apiserver-2.log"
+    first.write_text("\n".join(failed_logins(range(0, 60, 10))) + "\n")
+    second.write_text("\n".join(failed_logins(range(5, 60, 10))) + "\n")
+    burst = "Kubernetes Failed Authentication Burst"
+    for logs in ((first, second), (second, first), (tmp_path,)):
+        done = logwarden("detect", "-f", "table", "--no-progress", *map(str, logs))
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        out = done.stdout.decode()
+        assert burst in out, logs
+        assert "too late for correlation" not in out, out

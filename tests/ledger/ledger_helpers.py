@@ -27,7 +27,8 @@ def real_records(inputs: list[Path] | None = None) -> list[Record]:
     (One of Falco's traces, fal_01_003.json, is malformed on purpose and is rejected.)
     """
     out: list[Record] = []
-    FileSource([str(p) for p in inputs or INPUTS], k8s_audit.FORMAT, Rejects()).run(out.append)
+    for path in inputs or INPUTS:  # one after another (read together, they would be merged)
+        FileSource([str(path)], k8s_audit.FORMAT, Rejects()).run(out.append)
     return out
 
 

@@ -37,8 +37,9 @@ _PROGRESS_MIN_BYTES = 32 << 20
 _WRITE_BYTES = 64 << 10  # JSON-lines output is written in blocks of this size
 _HELP = """\
 Read Kubernetes audit logs (JSON lines of audit.k8s.io/v1 or v1beta1 Events, EventList
-documents, JSON arrays, gzip files, directories of rotated logs, or '-' for stdin) and
-report what the rules detect, as Falco would. --input reads the other K05 sources
+documents, JSON arrays, gzip files, directories of rotated logs, or '-' for stdin; several
+files are read merged in event-time order) and report what the rules detect, as Falco
+would. --input reads the other K05 sources
 instead: {inputs}. Cloud providers' audit logs
 (aks_audit, eks_audit, gke_audit) are also read as Kubernetes audit Events, so every
 audit rule applies to them.

@@ -6,10 +6,16 @@ or array; formats that are not a record per line are framed by `_framing`), hand
 unit to the format module, and emits one Record per event.
 Units the format rejects are reported through `Rejects` as ``file:line: reason``.
 
-Directories are walked recursively, hidden files skipped, and files read oldest first: a
+Directories are walked recursively, hidden files skipped, and files listed oldest first: a
 rotated kube-apiserver log carries its rotation time in its name
 (``audit-2024-05-17T08-00-00.000.log``, optionally ``.gz``), any other file counts by its
 modification time, so the active ``audit.log`` comes last.
+
+Several inputs are merged in event-time order (`_merge`): each regular file is opened when
+the merge reaches its first event, so the audit logs of several kube-apiservers (an HA
+control plane) are read interleaved, as correlation needs them, and rotated logs one
+after another. Stdin, pipes, and files whose first line is not one event are opened at
+once, in the order given.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import contextlib
 import functools
 import io
 import os
+import stat
 import sys
 import threading
 import time
@@ -32,6 +39,7 @@ from logwarden.records import Record
 from logwarden.rejects import Rejects
 from logwarden.sources._framing import FRAMERS, Framer
 from logwarden.sources._logfiles import Gunzip, event_items, gunzipped, rotation_time
+from logwarden.sources._merge import merge
 
 __all__ = ["STDIN", "FileSource", "Input", "ordered_files"]
 
@@ -39,6 +47,11 @@ __all__ = ["STDIN", "FileSource", "Input", "ordered_files"]
 STDIN = "-"
 
 _BATCH_BYTES = 1 << 20
+#: records of a framed format read between pauses (see `_merge`)
+_FRAMED_BATCH = 4096
+#: how far `_first_time` looks for the first event: lines, and bytes of one line
+_PEEK_LINES = 16
+_PEEK_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -123,13 +136,22 @@ class FileSource:
         stop: threading.Event | None = None,
         progress: Callable[[int], object] | None = None,
     ) -> None:
-        """Emit every event of every input in order; `progress(bytes)` is called now and then.
+        """Emit every event of every input (several merged in event-time order, see the
+        module doc); `progress(bytes)` is called now and then.
 
         Only reading is guarded: an input that cannot be opened or read further is reported
         and skipped, while an exception raised by `emit` propagates unchanged.
         """
-        done = 0
-        for inp in self.inputs:
+        reading: dict[int, Callable[[], int]] = {}  # per input open: its position
+        tick: Callable[[], None] | None = None
+        if progress is not None:
+            report = progress
+
+            def tick() -> None:
+                report(self.bytes_read + sum(position() for position in reading.values()))
+
+        def read(order: int, inp: Input, emit: Callable[[Record], object]) -> Iterator[None]:
+            """Read one input into `emit`, pausing after each batch."""
             if stop is not None and stop.is_set():
                 return
             with contextlib.ExitStack() as stack:
@@ -137,15 +159,55 @@ class FileSource:
                     stream, position = _open(inp.path, stack)
                 except OSError as exc:
                     self._unreadable(inp.name, exc.strerror or str(exc))
-                    continue
-                tick = None
-                if progress is not None:
-                    tick = functools.partial(_tick, progress, done, position)
-                self._read(stream, inp.name, emit, stop, tick)
-            done += inp.size
-            self.bytes_read = done
-            if progress is not None:
-                progress(done)
+                    return
+                reading[order] = position
+                yield from self._read(stream, inp.name, emit, stop, tick)
+            del reading[order]
+            self.bytes_read += inp.size
+            if tick is not None:
+                tick()
+
+        def opener(order: int, inp: Input) -> Callable[[], Generator[Record, None, None]]:
+            def records() -> Generator[Record, None, None]:
+                held: list[Record] = []
+                for _batch in read(order, inp, held.append):
+                    yield from held
+                    held.clear()
+                yield from held
+
+            return records
+
+        if len(self.inputs) == 1:
+            for _batch in read(0, self.inputs[0], emit):
+                pass
+            return
+        if stop is not None and stop.is_set():
+            return
+        inputs = [(self._first_time(inp), opener(i, inp)) for i, inp in enumerate(self.inputs)]
+        merge(inputs, emit)
+
+    def _first_time(self, inp: Input) -> int | None:
+        """The time of the first event of a regular file whose first line is one event
+        (None otherwise: stdin and pipes cannot be read twice)."""
+        if inp.path == STDIN or self.fmt.source in FRAMERS:
+            return None
+        try:
+            if not stat.S_ISREG(os.stat(inp.path).st_mode):
+                return None
+            with contextlib.ExitStack() as stack:
+                stream, _position = _open(inp.path, stack)
+                for _ in range(_PEEK_LINES):
+                    line = stream.readline(_PEEK_BYTES)
+                    if not line.endswith(b"\n"):
+                        return None  # the end, or longer than a peek: the reading will tell
+                    if line.strip():
+                        if self.fmt.source != K8S_AUDIT:
+                            line = line.rstrip(b"\r\n")
+                        view = self.fmt.decode(line)
+                        return None if view.__class__ is list else self.fmt.time_ns(view)
+        except (OSError, EOFError, zlib.error, MalformedInput):
+            return None  # the reading will report it
+        return None
 
     def _batches(
         self, stream: IO[bytes], name: str, emit: Callable[[Record], object]
@@ -208,10 +270,10 @@ class FileSource:
         emit: Callable[[Record], object],
         stop: threading.Event | None,
         tick: Callable[[], object] | None,
-    ) -> None:
+    ) -> Iterator[None]:
         framer = FRAMERS.get(self.fmt.source)
         if framer is not None:
-            self._framed(framer, stream, name, emit)
+            yield from self._framed(framer, stream, name, emit)
             return
         fmt = self.fmt
         decode: Callable[[bytes], Any] = fmt.decode
@@ -245,11 +307,12 @@ class FileSource:
                         report(f"{name}:{lineno}", str(exc), raw)
                     continue
                 seq = self._items(view, name, lineno, seq, emit)
+            yield
         self.events += seq
 
     def _framed(
         self, framer: Framer, stream: IO[bytes], name: str, emit: Callable[[Record], object]
-    ) -> None:
+    ) -> Iterator[None]:
         """A file of a format that is not a record per line (`_framing`). Read errors end
         the file with a report naming how far it got."""
         fmt, report = self.fmt, self.rejects.report
@@ -269,6 +332,8 @@ class FileSource:
                     continue
                 seq += 1
                 emit(Record(fmt.source, name, seq, line, received, when, unit, view))
+                if seq % _FRAMED_BATCH == 0:
+                    yield
         except (OSError, EOFError, zlib.error) as exc:
             self._unreadable(name, f"read failed after {seq} records: {_reason(exc)}")
         else:
@@ -308,10 +373,6 @@ class FileSource:
 
 def _stripped(decode: Callable[[bytes], Any], line: bytes) -> Any:
     return decode(line.rstrip(b"\r\n"))
-
-
-def _tick(progress: Callable[[int], object], done: int, position: Callable[[], int]) -> None:
-    progress(done + position())
 
 
 def _reason(exc: BaseException) -> str:
