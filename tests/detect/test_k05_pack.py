@@ -24,6 +24,7 @@ REQUIRED = {
     "k05_rbac_changed_by_human",
     "k05_namespace_changed_by_human",
     "k05_binding_to_cluster_admin",
+    "k05_binding_to_anonymous",  # grants to system:anonymous / system:unauthenticated
     "k05_wildcard_role",
     "k05_rbac_escalation_verbs",
     "k05_anonymous_allowed",
