@@ -110,6 +110,16 @@ def test_cidr(tmp_path: Path) -> None:
     assert matches(tmp_path, det, EXEC, other) == [True, False]
 
 
+def test_sourceips_last_is_the_peer_not_a_forwarded_address(tmp_path: Path) -> None:
+    spoofed = edit(EXEC, sourceIPs=["198.51.100.9", "203.0.113.7"])
+    alone = edit(EXEC, sourceIPs=["203.0.113.7"])
+    none = edit(EXEC, sourceIPs=[])
+    det = "sel: {sourceIPs.last: 203.0.113.7}\ncondition: sel\n"
+    assert matches(tmp_path, det, spoofed, alone, none) == [True, True, False]
+    det = "sel: {sourceIPs.last: 198.51.100.9}\ncondition: sel\n"
+    assert matches(tmp_path, det, spoofed, alone, none) == [False, False, False]
+
+
 def test_numeric_comparisons(tmp_path: Path) -> None:
     for mod, expected in [
         ("gt: 100", True),

@@ -9,6 +9,10 @@ event; records of other sources are read the same way from their raw JSON):
 * a JSON pointer (`/annotations/authorization.k8s.io~1decision`), for keys that contain
   dots; it reads exactly one value.
 
+One name is logwarden's own, for what no path can name: `sourceIPs.last`, the address of
+the connection's peer (the apiserver lists the `X-Forwarded-For` and `X-Real-Ip` addresses
+a client sent first, and the peer last; all but the last can be set by the client).
+
 Values are text: strings as they are, numbers and booleans as JSON (`401`, `true`),
 objects and arrays as compact JSON; JSON `null` counts as missing, as Sigma's `null`
 means. The fields every rule format shares (`verb`, `objectRef.resource`, ...) resolve
@@ -102,6 +106,18 @@ def _groups(member: str) -> Field:
 
     return Field(f"{member}.groups", extract, is_list=True)
 
+
+def _peer_ip(rec: Record) -> str | None:
+    ips = rec.view.sourceIPs
+    return ips[-1] if ips else None
+
+
+#: logwarden's own fields of an audit event (see the module doc)
+_DERIVED = {
+    "sourceIPs.last": Field(
+        "sourceIPs.last", _peer_ip, expr="_i[-1] if (_i := r.view.sourceIPs) else None"
+    ),
+}
 
 # list members of the typed view, read without decoding the whole event
 _TYPED_LISTS = {
@@ -260,6 +276,8 @@ def resolve(source: str, name: str) -> Field:
         field = CANONICAL[name]
     elif audit and name in _TYPED_LISTS:
         field = _TYPED_LISTS[name]
+    elif audit and name in _DERIVED:
+        field = _DERIVED[name]
     else:
         field = _dotted(name, audit)
     _made[key] = field
