@@ -39,6 +39,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     #: close the connection after answering without saying so (a server's idle timeout)
     drop: bool = False
+    #: seconds between the body's bytes (a server that trickles its answer)
+    trickle: float = 0.0
 
 
 class LocalReceiver:
@@ -86,8 +88,19 @@ class LocalReceiver:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
-                self.wfile.write(answer.body)
                 self.close_connection = answer.drop
+                if not answer.trickle:
+                    self.wfile.write(answer.body)
+                    return
+                self.wfile.flush()
+                for i in range(len(answer.body)):
+                    time.sleep(answer.trickle)
+                    try:
+                        self.wfile.write(answer.body[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        self.close_connection = True
+                        return
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

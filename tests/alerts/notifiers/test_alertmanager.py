@@ -153,3 +153,17 @@ def test_auth_options_are_checked() -> None:
         AlertmanagerNotifier("http://am:9093", username="u")
     with pytest.raises(ValueError, match="ftp://am"):
         AlertmanagerNotifier("ftp://am")
+
+
+def test_an_alert_stamped_ahead_of_the_clock_still_resolves(alertmanager: str) -> None:
+    am = AlertmanagerNotifier(alertmanager)
+    ahead = 120_000_000_000  # the event's clock runs two minutes ahead of logwarden's
+    firing = alert_state("f9")
+    firing.first_ns = firing.last_ns = NOW_NS + ahead
+    am.send(am.render(notification(firing, id="n-1")), "n-1")
+    assert [a["labels"]["fingerprint"] for a in get(f"{alertmanager}/api/v2/alerts")] == ["f9"]
+    resolved = alert_state("f9", status="resolved")  # resolved at NOW_NS
+    resolved.first_ns = resolved.last_ns = NOW_NS + ahead
+    am.send(am.render(notification(resolved, id="n-2")), "n-2")
+    am.close()
+    assert get(f"{alertmanager}/api/v2/alerts") == []

@@ -145,3 +145,28 @@ def test_a_server_without_starttls_is_refused_unless_tls_none(tmp_path: Path) ->
     finally:
         controller.stop()
     assert [m["Message-ID"] for _, _, m in inbox.messages] == ["<n-2@b.c>"]
+
+
+def test_line_breaks_from_an_event_stay_in_the_subject_line(smtp_server: Smtp) -> None:
+    mail = notifier(smtp_server)
+    evil = "mallory\r\nBcc: evil@example.net\n\u2028\x85\x0bX-Evil: 1\x1b[2J"
+    sent = notification(alert_state(user=evil), group_labels={"user": evil})
+    mail.send(mail.render(sent), sent.id)
+    [(_, rcpts, message)] = smtp_server.inbox.messages
+    assert rcpts == ["oncall@example.org", "security@example.org"]
+    assert message["Subject"] == "[FIRING:1] mallory Bcc: evil@example.net X-Evil: 1 [2J"
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    plain = message.get_body(("plain",))
+    assert plain is not None and "user: mallory" in plain.get_content()
+
+
+def test_a_non_ascii_subject_and_body_arrive_intact(smtp_server: Smtp) -> None:
+    mail = notifier(smtp_server, html=True)
+    alert = alert_state(user="zoë@例え.jp")
+    alert.annotations["summary"] = "zoë ran a shell in prod/wéb-0 ✓"
+    sent = notification(alert, group_labels={"user": "zoë@例え.jp"})
+    mail.send(mail.render(sent), sent.id)
+    [(_, _, message)] = smtp_server.inbox.messages
+    assert message["Subject"] == "[FIRING:1] zoë@例え.jp"
+    plain = message.get_body(("plain",))
+    assert plain is not None and "zoë ran a shell in prod/wéb-0 ✓" in plain.get_content()

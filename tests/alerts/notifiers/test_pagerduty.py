@@ -17,21 +17,22 @@ ROUTING_KEY = "R0123456789abcdef0123456789abcdef"
 
 
 def events_api(seen: Seen) -> Answer:
-    """What the Events API checks before it answers 202."""
+    """What the Events API checks before it answers 202 (its documented limits: an event
+    of at most 512 KB, a summary of at most 1024 characters, a dedup_key of 255)."""
     event = seen.json()
     ok = (
-        seen.path == "/v2/enqueue"
+        len(seen.body) <= 512_000
+        and seen.path == "/v2/enqueue"
         and event.get("routing_key") == ROUTING_KEY
         and event.get("event_action") in ("trigger", "acknowledge", "resolve")
-        and event.get("dedup_key")
+        and 0 < len(event.get("dedup_key", "")) <= 255
     )
     if ok and event["event_action"] == "trigger":
         payload = event.get("payload", {})
-        ok = bool(payload.get("summary") and payload.get("source")) and payload.get("severity") in (
-            "critical",
-            "error",
-            "warning",
-            "info",
+        ok = (
+            0 < len(payload.get("summary", "")) <= 1024
+            and bool(payload.get("source"))
+            and payload.get("severity") in ("critical", "error", "warning", "info")
         )
     if not ok:
         return Answer(400, b'{"status":"invalid event","message":"Event object is invalid"}')
@@ -77,6 +78,34 @@ def test_severities_map_and_long_summaries_are_cut_to_1024() -> None:
     assert len(summary) == 1024
     with pytest.raises(ValueError, match="one alert"):
         pd.render(notification(alert_state("a"), alert_state("b")))
+
+
+def test_an_alert_with_a_huge_output_still_fits_in_one_event(
+    https_receiver: LocalReceiver,
+) -> None:
+    https_receiver.check = events_api
+    pd = PagerDutyNotifier(
+        ROUTING_KEY, url=https_receiver.url + "/v2/enqueue", ca_file=https_receiver.ca
+    )
+    huge = alert_state(resource="pods/" + "w" * 300_000)
+    huge.annotations["summary"] = "✓\x00\n" * 200_000  # 1 MB of UTF-8, 2.6 MB as JSON
+    huge.annotations["description"] = "d" * 100_000
+    small = alert_state("f1")
+    small.annotations["description"] = "d" * 100_000
+    for sent in (notification(huge), notification(small)):
+        pd.send(pd.render(sent), sent.id)
+    pd.close()
+    cut, whole = (s.json()["payload"] for s in https_receiver.seen)
+    assert len(cut["summary"]) == 1024 and cut["summary"].startswith("✓\x00\n✓")
+    details = cut["custom_details"]
+    assert "512 KB" in details["truncated"]
+    assert details["annotations"]["summary"].startswith("✓\x00\n")
+    assert details["annotations"]["description"].endswith("d…")
+    assert details["labels"]["user"] == "alice" and details["count"] == 3
+    assert cut["component"].startswith("pods/www") and cut["severity"] == "error"
+    # what fits is left whole
+    assert "truncated" not in whole["custom_details"]
+    assert whole["custom_details"]["annotations"]["description"] == "d" * 100_000
 
 
 @pytest.mark.parametrize(("status", "retry"), [(400, False), (429, True)])

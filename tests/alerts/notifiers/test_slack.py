@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from logwarden.alerts.notifiers.base import SendError
@@ -60,3 +62,41 @@ def test_a_404_is_not_retried(https_receiver: LocalReceiver) -> None:
     with pytest.raises(SendError, match="no_service") as caught:
         slack.send(slack.render(notification()), "n-1")
     assert not caught.value.retry
+
+
+def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
+    """Every text Slack parses as mrkdwn: the top-level `text` and the mrkdwn objects."""
+    found = [message["text"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                assert node.get("verbatim") is True, node
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message["blocks"])
+    return found
+
+
+def test_event_text_cannot_mention_or_link_anywhere_in_the_message(
+    https_receiver: LocalReceiver,
+) -> None:
+    slack = SlackNotifier(https_receiver.url + "/services/T0/B0/t", ca_file=https_receiver.ca)
+    evil = "<!channel> <https://evil.example|open me> & <@U024BE7LH>"
+    alert = alert_state(user=evil)
+    alert.annotations["summary"] = evil
+    sent = notification(alert, group_labels={"user": evil})
+    slack.send(slack.render(sent), sent.id)
+    slack.close()
+    message = https_receiver.seen[0].json()
+    texts = mrkdwn_texts(message)
+    assert message["text"].startswith("[FIRING:1] &lt;!channel&gt; &lt;https://evil.example|")
+    for text in texts:
+        assert "<!" not in text and "<@" not in text and "<https://evil" not in text, text
+    # the one link left is logwarden's own
+    assert [t.count("<") for t in texts] == [0, 0, 1]

@@ -84,3 +84,5 @@ def test_plain_http_and_a_malformed_secret_are_refused() -> None:
         WebhookNotifier("http://example.com/hook")
     with pytest.raises(ValueError, match="whsec_"):
         WebhookNotifier("https://example.com/hook", secret="whsec_not base64!")
+    with pytest.raises(ValueError, match="not empty"):
+        WebhookNotifier("https://example.com/hook", secret="whsec_")

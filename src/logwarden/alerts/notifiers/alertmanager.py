@@ -4,11 +4,13 @@ The body is a JSON array of postable alerts, one per tracked alert: `labels` (th
 labels: `alertname`, `rule`, `severity`, `fingerprint`, ...), `annotations` (the alert's,
 with `count` and, once someone took it, `acknowledged_by`), `startsAt` (first seen),
 `generatorURL` (the notification's `external_url`, if any) and, for a resolved alert,
-`endsAt` (when it was resolved). A firing alert carries no `endsAt`: Alertmanager then
-keeps it firing for its `resolve_timeout`, so the alert manager re-sends open alerts
-more often than that. Alertmanager identifies alerts by their labels, so a repeated post
-changes nothing; the idempotency key is not sent. Alertmanager usually runs next to
-logwarden: http:// URLs are accepted.
+`endsAt` (when it was resolved; its `startsAt` is then no later, as Alertmanager refuses an
+alert that ends before it starts, which an event stamped ahead of logwarden's clock would
+make). A firing alert carries no `endsAt`: Alertmanager then keeps it firing for its
+`resolve_timeout`, so the alert manager re-sends open alerts more often than that.
+Alertmanager identifies alerts by their labels, so a repeated post changes nothing; the
+idempotency key is not sent. Alertmanager usually runs next to logwarden: http:// URLs
+are accepted.
 """
 
 from __future__ import annotations
@@ -41,14 +43,15 @@ def postable(alert: AlertState, notification: Notification) -> PostableAlert:
     annotations = {**alert.annotations, "count": str(alert.count)}
     if alert.acknowledged_by:
         annotations["acknowledged_by"] = alert.acknowledged_by
-    ends_at = None
+    starts_ns, ends_ns = alert.first_ns, None
     if alert.status == "resolved":
-        ends_at = rfc3339(alert.resolved_ns or notification.time_ns)
+        ends_ns = alert.resolved_ns or notification.time_ns
+        starts_ns = min(starts_ns, ends_ns)
     return PostableAlert(
         labels={k: v for k, v in alert.labels.items() if v},
         annotations={k: v for k, v in annotations.items() if v},
-        starts_at=rfc3339(alert.first_ns),
-        ends_at=ends_at,
+        starts_at=rfc3339(starts_ns),
+        ends_at=None if ends_ns is None else rfc3339(ends_ns),
         generator_url=notification.external_url,
     )
 

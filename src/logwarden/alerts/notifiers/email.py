@@ -1,7 +1,8 @@
 """Notifications sent as email over SMTP (smtplib), STARTTLS required unless told otherwise.
 
 `render` makes the whole RFC 5322 message: `From`, `To`, `Subject` (``[FIRING:3] <group>``
-or ``[RESOLVED] ...``), `Date` (when the notification was made), `Message-ID` (from the
+or ``[RESOLVED] ...``, one line: the control characters and line breaks an event's values
+may bring are spaces there), `Date` (when the notification was made), `Message-ID` (from the
 notification id: the same notification always has the same Message-ID, so a mail client
 shows a retried message once), `Auto-Submitted: auto-generated`, and a plain text body
 (one paragraph per alert: its summary and facts), with an HTML alternative when `html`.
@@ -36,6 +37,8 @@ __all__ = ["EmailNotifier", "message_id"]
 
 Tls = Literal["starttls", "smtps", "none"]
 _PORTS = {"starttls": 587, "smtps": 465, "none": 25}
+#: what may not stand in a header line: C0 and C1 controls, and what str.splitlines breaks at
+_NOT_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
@@ -83,7 +86,7 @@ class EmailNotifier:
         msg = email.message.EmailMessage(policy=email.policy.SMTP)
         msg["From"] = self._from
         msg["To"] = ", ".join(self._to)
-        msg["Subject"] = title(notification)
+        msg["Subject"] = _NOT_IN_HEADER.sub(" ", title(notification))
         when = datetime.datetime.fromtimestamp(notification.time_ns / 1e9, datetime.UTC)
         msg["Date"] = email.utils.format_datetime(when)
         msg["Message-ID"] = message_id(notification.id, self._domain)

@@ -3,10 +3,15 @@
 The lines are the stdout notifier's (`stdout.json_lines`): one per alert, its
 `AlertState` fields with `receiver`, `route`, `group_key`, `notification_id` and
 `notification_status`.
+
+A write that fails part way (a full disk) is taken back (the file is cut to where the
+send began), so the retry does not append its lines to half a line. The file is
+logwarden's alone: nothing else may append to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -38,10 +43,7 @@ class FileNotifier:
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            os.fdatasync(self._fd)
+            _append(self._fd, payload)
         except OSError as exc:
             self.close()
             raise SendError(f"{self.path}: {exc.strerror or exc}", retry=True) from exc
@@ -50,3 +52,17 @@ class FileNotifier:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _append(fd: int, payload: bytes) -> None:
+    """Write `payload` at the end of `fd` and sync it; on failure, cut off what was written."""
+    start = os.fstat(fd).st_size
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fdatasync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise

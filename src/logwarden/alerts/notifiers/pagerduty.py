@@ -9,6 +9,10 @@ repeated event changes nothing (the idempotency key is not sent). A trigger carr
 `timestamp` (last seen), `component` (resource), `group` (namespace), `class` (rule) and
 `custom_details` (labels, annotations, count, first and last seen, the ledger links);
 `links` holds the notification's `external_url`. PagerDuty answers 202.
+
+The Events API refuses an event over 512 KB, and an alert's output can be longer (it
+quotes the event): the other values in `payload` than `summary` are then cut, shorter and
+shorter, until the event fits, and `custom_details.truncated` says so.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 _ACTIONS = {"firing": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}
 _SEVERITIES = {"critical": "critical", "high": "error", "medium": "warning"}
 _SUMMARY_CHARS = 1024
+#: the Events API's limit on one event, and how far values are cut to fit in it
+_EVENT_BYTES = 512_000  # "512 KB", read as the smaller of 512 000 and 512 KiB
+_CUT_CHARS = (16384, 1024, 64)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -65,9 +72,7 @@ class PagerDutyNotifier:
         }
         if alert.status != "firing":
             return _encode(event)
-        text = summary(alert)
-        if len(text) > _SUMMARY_CHARS:
-            text = text[: _SUMMARY_CHARS - 1] + "…"
+        text = _clip(summary(alert), _SUMMARY_CHARS)
         labels = alert.labels
         payload: dict[str, Any] = {
             "summary": text,
@@ -91,10 +96,41 @@ class PagerDutyNotifier:
         if notification.external_url:
             event["client_url"] = notification.external_url
             event["links"] = [{"href": notification.external_url, "text": "logwarden"}]
-        return _encode(event)
+        return _fitted(event)
 
     def send(self, payload: bytes, key: str) -> None:
         self._http.post(payload)
 
     def close(self) -> None:
         self._http.close()
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fitted(event: dict[str, Any]) -> bytes:
+    """`event` encoded, the values of its payload but the summary (already short) cut
+    until it is within `_EVENT_BYTES`."""
+    body = _encode(event)
+    payload = event["payload"]
+    for limit in _CUT_CHARS:
+        if len(body) <= _EVENT_BYTES:
+            break
+        event["payload"] = {**_clipped(payload, limit), "summary": payload["summary"]}
+        event["payload"]["custom_details"]["truncated"] = (
+            f"values cut to {limit} characters to fit the Events API's 512 KB"
+        )
+        body = _encode(event)
+    return body
+
+
+def _clipped(value: Any, limit: int) -> Any:
+    """`value` with every string in it (in dicts and lists) cut to `limit` characters."""
+    if isinstance(value, str):
+        return _clip(value, limit)
+    if isinstance(value, dict):
+        return {k: _clipped(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clipped(v, limit) for v in value]
+    return value

@@ -4,7 +4,11 @@ The message: a `header` (the title, ``[FIRING:3] <group>``), one `section` per a
 summary and facts) up to `max_alerts`, then a section ``and N more``, and a `context`
 with the counts (firing, acknowledged, resolved), the route and a link to logwarden when
 it has an `external_url`; `text` is the title and counts, for notifications and clients
-that do not show blocks. Slack has no idempotency key: a retried message may show twice.
+that do not show blocks. Alert text comes from events, so whatever Slack would parse in
+it is escaped: `&`, `<` and `>` in every mrkdwn text, the top-level `text` included (it is
+mrkdwn too: an unescaped ``<!channel>`` there notifies the whole channel), and mrkdwn
+texts are `verbatim` (no automatic links or mentions). Slack has no idempotency key: a
+retried message may show twice.
 Slack's 429 carries `Retry-After`, which the send error passes on. The webhook URL holds
 the token, so messages show only its host.
 """
@@ -39,7 +43,13 @@ def _section(alert: AlertState) -> dict[str, Any]:
     lines = [f"*{_escape(summary(alert))}*"]
     lines += [f"{name}: `{_escape(value)}`" for name, value in facts(alert)]
     text = _clip("\n".join(lines), _SECTION_CHARS)
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object Slack does not parse further (URLs, names and mentions stay
+    text; only our own `<...>` links are links)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 class SlackNotifier:
@@ -78,16 +88,12 @@ class SlackNotifier:
         blocks += [_section(a) for a in notification.alerts[: self._max_alerts]]
         more = len(notification.alerts) - self._max_alerts
         if more > 0:
-            blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"and {more} more"}}
-            )
+            blocks.append({"type": "section", "text": _mrkdwn(f"and {more} more")})
         context = [tally, f"route `{_escape(notification.route)}`"]
         if notification.external_url:
             context.append(f"<{notification.external_url}|logwarden>")
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]}
-        )
-        return _encode({"text": f"{head} ({tally})", "blocks": blocks})
+        blocks.append({"type": "context", "elements": [_mrkdwn(" · ".join(context))]})
+        return _encode({"text": f"{_escape(head)} ({tally})", "blocks": blocks})
 
     def send(self, payload: bytes, key: str) -> None:
         self._http.post(payload)

@@ -7,17 +7,20 @@ A notification becomes one line per alert in it. A line starts with what a reade
 `first_ns`, `last_ns`, `count`, `links`, `acknowledged_by`, `acknowledged_ns`,
 `resolved_by`, `resolved_ns`) and, about the notification it came in: `receiver`,
 `route`, `group_key`, `notification_id` (the idempotency key) and `notification_status`
-(``firing`` or ``resolved``). The file notifier writes the same lines.
+(``firing`` or ``resolved``). The file notifier writes the same lines. A reader that went
+away (a broken pipe) fails the send, to be retried, and `close` does not raise for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import BinaryIO, ClassVar
 
 import msgspec
 
 from logwarden.alerts.model import AlertState, Notification
+from logwarden.alerts.notifiers.base import SendError
 
 __all__ = ["StdoutNotifier", "json_lines"]
 
@@ -69,8 +72,12 @@ class StdoutNotifier:
         return json_lines(notification)
 
     def send(self, payload: bytes, key: str) -> None:
-        self._stream.write(payload)
-        self._stream.flush()
+        try:
+            self._stream.write(payload)
+            self._stream.flush()
+        except OSError as exc:
+            raise SendError(f"stdout: {exc.strerror or exc}", retry=True) from exc
 
     def close(self) -> None:
-        self._stream.flush()
+        with contextlib.suppress(OSError, ValueError):  # the reader is gone, or it is closed
+            self._stream.flush()

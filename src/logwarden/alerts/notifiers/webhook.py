@@ -41,9 +41,12 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def _secret_key(secret: str) -> bytes:
     try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except binascii.Error as exc:
         raise ValueError("webhook secret must be whsec_ followed by base64") from exc
+    if not key:  # an empty HMAC key signs what anyone could sign
+        raise ValueError("webhook secret must be whsec_ followed by base64, not empty")
+    return key
 
 
 class WebhookNotifier:
