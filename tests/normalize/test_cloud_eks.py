@@ -296,3 +296,37 @@ def test_any_gzip_payload_gives_units_or_malformed_input(data: bytes) -> None:
 def test_any_message_gives_a_view_or_malformed_input(stream: str | None, message: str) -> None:
     exercise(envelope(stream, message))
     exercise(envelope(stream, message + "\ud800"))
+
+
+def firehose(second: str) -> bytes:
+    """Two deliveries back to back, as Firehose writes them, the second as given."""
+    return gzip.compress(json.dumps(payload()).encode() + second.encode())
+
+
+@pytest.mark.parametrize(
+    ("replace", "reason"),
+    [
+        # Python's JSON reader takes these, msgspec (and JSON) do not: they were re-encoded
+        # (UnicodeEncodeError) or silently read as null (NaN)
+        (('"timestamp": ', '"timestamp": NaN, "x": '), "invalid JSON"),
+        (('"message": "', '"message": "\\ud800'), "invalid JSON"),
+    ],
+)
+def test_a_bad_document_among_concatenated_ones_is_malformed(
+    replace: tuple[str, str], reason: str
+) -> None:
+    second = json.dumps(payload()).replace(*replace, 1)
+    assert second != json.dumps(payload())
+    with pytest.raises(MalformedInput, match=reason):
+        events_of_subscription(firehose(second))
+
+
+def test_a_long_integer_among_concatenated_documents_is_malformed_in_place() -> None:
+    """int() refuses 4,301 digits: Python's JSON reader raised ValueError on it."""
+    doc = payload()
+    doc["logEvents"][0]["timestamp"] = 0
+    text = json.dumps(doc).replace('"timestamp": 0', '"timestamp": ' + "9" * 5000)
+    first, bad = events_of_subscription(firehose(text))
+    assert isinstance(first, bytes)
+    assert isinstance(bad, MalformedInput)
+    assert "logEvents[0]" in str(bad) and "out of range" in str(bad)

@@ -328,3 +328,35 @@ def test_cut_and_spliced_flows_give_a_view_or_malformed_input(
 def test_wrongly_typed_members_give_a_view_or_malformed_input(value: Any) -> None:
     _exercise(json.dumps(value).encode())
     _exercise(json.dumps({"flow": value, "time": "2023-01-01T00:00:00Z"}).encode())
+
+
+@pytest.mark.parametrize("member", ["lost_events", "node_status"])
+def test_a_notice_with_invalid_utf8_is_malformed(member: str) -> None:
+    """msgspec does not check the UTF-8 of a member it keeps raw; the message decoded it
+    strictly and raised UnicodeDecodeError."""
+    data = b'{"' + member.encode() + b'":{"source":"\xff"}}'
+    with pytest.raises(MalformedInput, match=f"a Hubble {member} notice, not a flow: .*\ufffd"):
+        decode(data)
+
+
+@pytest.mark.parametrize("nanos", [-1, 1_000_000_000, 1 << 40])
+def test_a_legacy_time_with_nanos_out_of_range_is_malformed(nanos: int) -> None:
+    """A protobuf Timestamp's nanos are 0 to 999,999,999; others were added to the seconds."""
+    data = b'{"time":{"seconds":1692619938,"nanos":%d},"verdict":2}' % nanos
+    with pytest.raises(MalformedInput, match=f"time.nanos {nanos} is not 0 to 999999999"):
+        flow_time_ns(decode(data))
+
+
+def test_the_document_of_a_legacy_time_out_of_range_keeps_it_as_written() -> None:
+    data = b'{"time":{"seconds":253402300800,"nanos":0},"verdict":2}'
+    with pytest.raises(MalformedInput, match="out of range"):
+        flow_time_ns(decode(data))
+    assert document(data, decode(data))["time"] == {"seconds": 253402300800, "nanos": 0}
+
+
+def test_an_integer_longer_than_int_reads_is_in_the_document() -> None:
+    """msgspec skips it in decode(); document() raised ValidationError on it."""
+    from decimal import Decimal
+
+    data = ALL[0].replace(b'{"flow":{', b'{"flow":{"extra":' + b"9" * 5000 + b",", 1)
+    assert document(data, decode(data))["extra"] == Decimal("9" * 5000)

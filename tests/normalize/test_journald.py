@@ -770,3 +770,47 @@ def test_follow_resumes_after_the_cursor_the_caller_stored(tmp_path: Path) -> No
         assert numbers(read_lines(proc, 2)) == [24, 25]
     finally:
         stop(proc)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # Python's JSON reader takes NaN (it became null: the field was dropped as too
+        # large) and unpaired surrogates (UnicodeEncodeError when written back)
+        ("NaN", "invalid JSON: JSON is malformed: invalid character"),
+        ('"\\ud800"', "invalid JSON: "),
+        # int() refuses 4,301 digits: ValueError
+        ("9" * 5000, "not a journal entry: Integer value out of range"),
+    ],
+)
+def test_a_pretty_printed_entry_that_is_not_json_is_malformed_in_place(
+    value: str, reason: str
+) -> None:
+    good = PRETTY.read_bytes()
+    bad = f'{{\n  "MESSAGE" : "x",\n  "FIELD" : {value}\n}}\n'.encode()
+    out = entries_of_json_file(good + b"\n" + bad + good)
+    assert [type(e) for e in out] == [bytes, MalformedInput, bytes]
+    line = len(good.splitlines()) + 2  # after the entry and the empty line
+    assert str(out[1]).startswith(f"line {line}: {reason}"), out[1]
+
+
+def test_a_pretty_printed_entry_nested_too_deeply_is_malformed_in_place() -> None:
+    good = PRETTY.read_bytes()
+    bad = b'{\n  "FIELD" : ' + b"[" * 5000 + b"]" * 5000 + b"\n}\n"
+    out = entries_of_json_file(good + b"\n" + bad + good)
+    assert isinstance(out[0], bytes) and isinstance(out[-1], bytes)
+    assert any(isinstance(e, MalformedInput) and "nested too deeply" in str(e) for e in out)
+
+
+def test_a_numeric_field_too_long_for_an_int_stays_text() -> None:
+    """int() refuses 4,301 digits: document() raised ValueError on `_PID`."""
+    view = decode(b'{"__REALTIME_TIMESTAMP": "1", "_PID": "' + b"9" * 5000 + b'", "PRIORITY": "6"}')
+    doc = document(b"", view)
+    assert doc["_PID"] == "9" * 5000
+    assert doc["PRIORITY"] == 6
+    assert doc["__REALTIME_TIMESTAMP"] == 1
+
+
+def test_a_realtime_timestamp_with_leading_zeros_is_read() -> None:
+    view = decode(b'{"__REALTIME_TIMESTAMP": "' + b"0" * 30 + b'1700000000000001"}')
+    assert entry_time_ns(view) == 1_700_000_000_000_001_000

@@ -656,3 +656,20 @@ def test_json_nested_too_deeply_is_malformed_not_a_crash() -> None:
         decode(event + b'"stageTimestamp":"2024-05-17T08:00:00Z","requestObject":' + deep + b"}")
     with pytest.raises(MalformedInput, match="nested too deeply"):
         json_value(deep)
+
+
+def test_an_integer_longer_than_int_reads_is_read_exactly() -> None:
+    """Python's int() refuses more than 4,300 digits; msgspec then raised ValidationError
+    out of json_value (and out of every cloud format's document())."""
+    from decimal import Decimal
+
+    from logwarden.normalize.k8s_audit import json_value
+
+    long = "9" * 5000
+    value = json_value(f'{{"n": {long}, "m": [-{long}, 3], "x": 1e999}}'.encode())
+    assert value == {"n": Decimal(long), "m": [Decimal("-" + long), 3], "x": Decimal("1E+999")}
+    # with invalid UTF-8 in a string as well (read as U+FFFD)
+    assert json_value(f'{{"a": "\xff", "n": {long}}}'.encode("latin-1")) == {
+        "a": "\ufffd",
+        "n": Decimal(long),
+    }

@@ -11,6 +11,7 @@ NR, DPE, UF, DC); they are not captured data.
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -690,6 +691,69 @@ def test_time_local_agrees_with_datetime_across_zones() -> None:
             when = (base + timedelta(minutes=minutes)).astimezone(zone)
             text = when.strftime("%d/%b/%Y:%H:%M:%S %z")
             assert parse_time_local_ns(text) == int(when.timestamp()) * 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "17/May/2024:08:00:00 +2400",  # an offset of a day or more: no zone has one
+        "17/May/2024:08:00:00 -9959",
+        "01/Jan/0001:00:30:00 +0100",  # before year 1 in UTC
+        "31/Dec/9999:23:59:59 -0001",  # after year 9999 in UTC: no alert could print it
+    ],
+)
+def test_time_local_out_of_range_is_malformed(text: str) -> None:
+    with pytest.raises(MalformedInput, match="time_local"):
+        parse_time_local_ns(text)
+
+
+LONG = b"9" * 5000
+ENVOY_LINE = lines_of(ENVOY_DOCS)[0]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line", "reason"),
+    [
+        (NGINX, NGINX_LINES[0].replace(b" 200 612 ", b" 200 " + LONG + b" "), "body_bytes_sent"),
+        (INGRESS_NGINX, INGRESS[0].replace(b" 200 59 ", b" 200 " + LONG + b" "), "body_bytes_sent"),
+        (INGRESS_NGINX, INGRESS[0].replace(b'" 89 ', b'" ' + LONG + b" "), "request_length"),
+        (ENVOY, ENVOY_LINE.replace(b" 204 ", b" " + LONG + b" "), "response_code"),
+        (ENVOY, ENVOY_LINE.replace(b" 154 0 ", b" " + LONG + b" 0 "), "bytes_received"),
+        (ENVOY, ENVOY_LINE.replace(b" 0 226 ", b" 0 " + LONG + b" "), "duration"),
+    ],
+)
+def test_a_number_longer_than_any_count_is_malformed(fmt: Any, line: bytes, reason: str) -> None:
+    """int() refuses 4,301 digits (ValueError); these logs' counts are 64-bit."""
+    assert LONG in line
+    with pytest.raises(MalformedInput, match=f"{reason}: expected .*at most 20 digits"):
+        fmt.decode(line)
+
+
+def test_a_64_bit_count_is_read() -> None:
+    line = NGINX_LINES[0].replace(b" 200 612 ", b" 200 18446744073709551615 ")
+    assert doc_of(NGINX, line)["sc-bytes"] == 2**64 - 1
+
+
+@pytest.mark.parametrize("fmt", [INGRESS_NGINX, NGINX])
+@pytest.mark.parametrize("unit", [b"a - b [", b"1 - ", b'a - b [x] "'])
+def test_a_long_line_that_does_not_match_is_refused_at_once(fmt: Any, unit: bytes) -> None:
+    """The remote address (nginx) and the remote user are lazy: a line of many " - " and
+    " [" that matched nowhere was tried at every pair of them (a 14 kB line took 7 s; this
+    140 kB one, over ten minutes). Any container log line with "HTTP/" is tried too."""
+    line = unit * (140_000 // len(unit))
+    start = time.perf_counter()
+    with pytest.raises(MalformedInput):
+        fmt.decode(line)
+    assert time.perf_counter() - start < 10  # milliseconds now; minutes before
+
+
+def test_a_remote_user_holding_a_bracket_is_read() -> None:
+    """nginx logs $remote_user as sent, escaping only quotes, backslashes and control
+    bytes; the time was read from the user's "[" to the time's "]"."""
+    line = NGINX_LINES[0].replace(b" - - [", b" - a [b [")
+    view = NGINX.decode(line)
+    assert view.user == "a [b"
+    assert NGINX.time_ns(view) == ns_of("2016-10-25T14:49:33+02:00")
 
 
 # --- fuzzing ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput, no_derived
+from logwarden.normalize.base import MalformedInput, checked_time_ns, no_derived
 from logwarden.normalize.k8s_audit import parse_rfc3339_ns
 
 __all__ = ["AccessLine", "parse_time_local_ns"]
@@ -134,7 +134,8 @@ _local_seconds: dict[str, int] = {}
 
 def parse_time_local_ns(text: str) -> int:
     """Nanoseconds since the epoch of nginx's ``$time_local`` (``17/May/2024:08:00:00
-    +0000``); whole seconds are cached, as one log shares few distinct seconds."""
+    +0000``; the offset under 24 hours, the time in UTC within years 1 to 9999); whole
+    seconds are cached, as one log shares few distinct seconds."""
     secs = _local_seconds.get(text)
     if secs is not None:
         return secs * 1_000_000_000
@@ -150,11 +151,13 @@ def parse_time_local_ns(text: str) -> int:
         and h < 24
         and mi < 60
         and s < 61
+        and int(tzh) < 24
         and int(tzm) < 60
     ):
         raise MalformedInput(f"time_local: {text!r} is not a valid date and time")
     offset = (int(tzh) * 3600 + int(tzm) * 60) * (-1 if sign == "-" else 1)
     secs = calendar.timegm((y, month, d, h, mi, s, 0, 0, 0)) - offset
+    checked_time_ns(secs * 1_000_000_000, f"time_local: {text!r}")  # the offset can leave 1-9999
     if len(_local_seconds) > 65536:
         _local_seconds.clear()
     _local_seconds[text] = secs
@@ -281,12 +284,16 @@ class _WebFormat:
 
 # --- shared field patterns --------------------------------------------------------------
 
-_TIME_LOCAL_P = r" \[([^\]]++)\]"  # checked by time_ns (parse_time_local_ns)
+# checked by time_ns (parse_time_local_ns); no "[" inside, so that a remote user holding
+# " [" costs one scan, not one per "[" after it
+_TIME_LOCAL_P = r" \[([^\[\]]++)\]"
 _USER_P = r" - (.*?)"
 # the request line, and its method, target and protocol when it is well formed
 _REQUEST_P = r' "(([^" ]+) ([^" ]+) (HTTP/[0-9.]+)|[^"]*)"'
 _STATUS_P = r" ([0-9]{3})"
-_BYTES_P = r" ([0-9]+|-)"
+#: a 64-bit count (int() refuses 4,301 digits); a longer one fails at its own field
+_COUNT = r"[0-9]{1,20}(?![0-9])"
+_BYTES_P = rf" ({_COUNT}|-)"
 _QUOTED_P = r' "([^"]*+)"'
 _ITEM = r"(?:[0-9]+|-)"
 _FITEM = r"(?:[0-9]+(?:\.[0-9]+)?|-)"
@@ -301,7 +308,7 @@ _PATTERN_NAMES = {
     _USER_P.lstrip(" "): "'- ' and the remote user",
     _REQUEST_P.lstrip(" "): "a quoted request line",
     _STATUS_P.lstrip(" "): "a 3-digit status",
-    _BYTES_P.lstrip(" "): "a byte count or '-'",
+    _BYTES_P.lstrip(" "): "a byte count (at most 20 digits) or '-'",
     _QUOTED_P.lstrip(" "): "a quoted string",
     _NUMLIST_P.lstrip(" "): "a number, '-' or a list of those",
     _TIMELIST_P.lstrip(" "): "seconds, '-' or a list of those",

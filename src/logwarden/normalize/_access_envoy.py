@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from logwarden.normalize._access import (
+    _COUNT,
     _EXTRA_P,
     _PATTERN_NAMES,
     AccessLine,
@@ -49,18 +50,21 @@ class EnvoyLine(AccessLine, gc=False):
 
 # --- Envoy / Istio ----------------------------------------------------------------------
 
+_NUMBER_P = rf" ({_COUNT})"
+_NUMBER_OR_DASH_P = rf" ({_COUNT}|-)"
+
 _ENVOY = _Grammar(
     "Envoy access log",
     (
         ("start_time", r"(?:ACCESS )?\[([0-9]{4}-[^\]]*)\]"),
         ("request", r' "(\S*) (.*?) (\S*)"'),
-        ("response_code", r" ([0-9]+)"),
+        ("response_code", _NUMBER_P),
         ("response_flags", r" (\S+)"),
         ("response_code_details", r'(?: (\S+) (\S+) "(.*?)")?'),
-        ("bytes_received", r" ([0-9]+)"),
-        ("bytes_sent", r" ([0-9]+)"),
-        ("duration", r" ([0-9]+|-)"),
-        ("upstream_service_time", r" ([0-9]+|-)"),
+        ("bytes_received", _NUMBER_P),
+        ("bytes_sent", _NUMBER_P),
+        ("duration", _NUMBER_OR_DASH_P),
+        ("upstream_service_time", _NUMBER_OR_DASH_P),
         ("x_forwarded_for", r' "(.*?)"'),
         ("user_agent", r' "(.*?)"'),
         ("request_id", r' "(.*?)"'),
@@ -72,8 +76,8 @@ _ENVOY = _Grammar(
 )
 _PATTERN_NAMES[r"(?:ACCESS )?\[([0-9]{4}-[^\]]*)\]"] = "[yyyy-mm-ddThh:mm:ss.mmmZ]"
 _PATTERN_NAMES[r'"(\S*) (.*?) (\S*)"'] = "a quoted 'method path protocol'"
-_PATTERN_NAMES[r"([0-9]+)"] = "a number"
-_PATTERN_NAMES[r"([0-9]+|-)"] = "a number or '-'"
+_PATTERN_NAMES[_NUMBER_P.lstrip(" ")] = "a number (at most 20 digits)"
+_PATTERN_NAMES[_NUMBER_OR_DASH_P.lstrip(" ")] = "a number (at most 20 digits) or '-'"
 _PATTERN_NAMES[r'"(.*?)"'] = "a quoted string"
 
 

@@ -8,12 +8,15 @@ import msgspec
 from logwarden.normalize import k8s_audit
 from logwarden.normalize.base import MalformedInput
 
-__all__ = ["BOM", "audit_event", "json_error", "split_units", "strip_bom"]
+__all__ = ["BOM", "JSON_ERRORS", "audit_event", "json_error", "split_units", "strip_bom"]
 
 #: The UTF-8 byte order mark some Azure and Windows tools write before JSON.
 BOM = b"\xef\xbb\xbf"
 
 _WS = b" \t\r\n"
+
+#: What decoding JSON with msgspec may raise on bad input (`json_error` says which).
+JSON_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
 
 
 class _Holder(msgspec.Struct):
@@ -34,9 +37,11 @@ def strip_bom(data: bytes) -> bytes:
 
 
 def json_error(exc: Exception, what: str) -> MalformedInput:
-    """A decoding error of msgspec (or of UTF-8) as MalformedInput about `what`."""
+    """A decoding error of msgspec (one of `JSON_ERRORS`) as MalformedInput about `what`."""
     if isinstance(exc, UnicodeDecodeError):
         return MalformedInput(f"invalid UTF-8 at byte {exc.start}: JSON text must be UTF-8")
+    if isinstance(exc, RecursionError):
+        return MalformedInput("JSON nested too deeply to read")
     text = str(exc)
     if isinstance(exc, msgspec.ValidationError):
         return MalformedInput(f"not {what}: {text}")
@@ -55,13 +60,13 @@ def split_units(data: bytes, container: str) -> list[bytes | MalformedInput]:
     if data[:1] == b"[":
         try:
             return [bytes(r) for r in _array_decoder.decode(data)]
-        except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        except JSON_ERRORS as exc:
             return [json_error(exc, "a JSON array")]
     try:
         holder = _holder_decoder.decode(data)
     except msgspec.ValidationError:
         return [data]  # one JSON value, not an object: the unit's decode says why
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         if "trailing characters" not in str(exc) and b"\n" not in data:
             return [json_error(exc, "JSON")]
         return _lines(data)
@@ -79,7 +84,7 @@ def _lines(data: bytes) -> list[bytes | MalformedInput]:
             continue
         try:
             _any_decoder.decode(line)
-        except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        except JSON_ERRORS as exc:
             err = json_error(exc, "JSON")
             out.append(MalformedInput(f"line {n}: {err}", truncated=err.truncated))
             continue

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["Format", "MalformedInput", "no_derived"]
+__all__ = [
+    "MAX_TIME_NS",
+    "MIN_TIME_NS",
+    "Format",
+    "MalformedInput",
+    "checked_time_ns",
+    "no_derived",
+]
 
 
 class MalformedInput(ValueError):
@@ -17,6 +24,20 @@ class MalformedInput(ValueError):
     def __init__(self, message: str, *, truncated: bool = False) -> None:
         super().__init__(message)
         self.truncated = truncated
+
+
+#: The earliest and latest event times a record may have: those of years 1 to 9999 (UTC),
+#: which `datetime` holds, so every record's time can be printed (`records.format_time_ns`).
+MIN_TIME_NS = -62_135_596_800 * 1_000_000_000
+MAX_TIME_NS = 253_402_300_800 * 1_000_000_000 - 1
+
+
+def checked_time_ns(ns: int, what: str) -> int:
+    """`ns` when it is a time a record may have; else MalformedInput saying that `what`
+    (the field and its value as read) is out of range."""
+    if MIN_TIME_NS <= ns <= MAX_TIME_NS:
+        return ns
+    raise MalformedInput(f"{what} is out of range: years 1 to 9999 (UTC) only")
 
 
 class Format(Protocol):

@@ -46,7 +46,7 @@ from typing import Any
 import msgspec
 
 from logwarden.normalize import k8s_audit
-from logwarden.normalize._cloud import audit_event, json_error, split_units, strip_bom
+from logwarden.normalize._cloud import JSON_ERRORS, audit_event, json_error, split_units, strip_bom
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.k8s_audit import AuditEvent, json_value, parse_rfc3339_ns
 
@@ -117,7 +117,7 @@ def _log_bytes(log: msgspec.Raw) -> bytes:
         return raw  # an object: the audit Event itself
     try:
         text = _str_decoder.decode(raw)
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         raise json_error(exc, "a JSON string") from None
     return text.strip().encode()
 
@@ -127,7 +127,7 @@ def decode(data: bytes) -> AksRecord:
     data = strip_bom(data)
     try:
         wire = _wire_decoder.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         raise json_error(exc, "an AKS diagnostic record") from None
     if wire.category is None:
         if wire.auditID is not None or wire.kind == "Event":

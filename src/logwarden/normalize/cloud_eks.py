@@ -45,8 +45,8 @@ from typing import Any
 import msgspec
 
 from logwarden.normalize import k8s_audit
-from logwarden.normalize._cloud import audit_event, json_error, strip_bom
-from logwarden.normalize.base import MalformedInput
+from logwarden.normalize._cloud import JSON_ERRORS, audit_event, json_error, strip_bom
+from logwarden.normalize.base import MalformedInput, checked_time_ns
 from logwarden.normalize.k8s_audit import AuditEvent, json_value
 
 __all__ = [
@@ -132,6 +132,8 @@ _page_decoder = msgspec.json.Decoder(_FilterPage)
 _lambda_decoder = msgspec.json.Decoder(_Lambda)
 _encode = msgspec.json.Encoder().encode
 _GZIP = b"\x1f\x8b"
+#: Finds where each JSON document ends; numbers stay text (msgspec reads them after).
+_boundaries = json.JSONDecoder(parse_int=str, parse_float=str)
 
 #: What an events_of_* function returns: envelope bytes, or why an item is malformed.
 Unit = bytes | MalformedInput
@@ -165,7 +167,7 @@ def _payload_json(data: bytes) -> bytes:
     if data[:1] == b"{":
         try:
             wrapper = _lambda_decoder.decode(data)
-        except (msgspec.MsgspecError, UnicodeDecodeError):
+        except JSON_ERRORS:
             return data  # the subscription JSON itself; its decoding says what is wrong
         if wrapper.awslogs is None or "data" not in wrapper.awslogs:
             return data
@@ -182,8 +184,8 @@ def _payload_json(data: bytes) -> bytes:
 
 
 def _documents(text: bytes) -> list[bytes]:
-    """The JSON documents of `text` written back to back (Firehose joins deliveries)."""
-    decoder = json.JSONDecoder()
+    """The JSON documents of `text` written back to back (Firehose joins deliveries), each
+    as its bytes."""
     try:
         s = text.decode()
     except UnicodeDecodeError as exc:
@@ -196,10 +198,13 @@ def _documents(text: bytes) -> list[bytes]:
         if pos == len(s):
             return docs
         try:
-            doc, pos = decoder.raw_decode(s, pos)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            end = _boundaries.raw_decode(s, pos)[1]
+        except json.JSONDecodeError as exc:
             raise MalformedInput(f"invalid JSON: {exc}") from None
-        docs.append(msgspec.json.encode(doc))
+        except RecursionError:
+            raise MalformedInput("JSON nested too deeply to read") from None
+        docs.append(s[pos:end].encode())
+        pos = end
 
 
 def events_of_subscription(data: bytes) -> list[Unit]:
@@ -215,14 +220,14 @@ def events_of_subscription(data: bytes) -> list[Unit]:
         return _subscription_events(_subscription_decoder.decode(text))
     except msgspec.ValidationError as exc:
         raise json_error(exc, "a CloudWatch Logs subscription payload") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         if "trailing characters" not in str(exc):
             raise json_error(exc, "JSON") from None
     out: list[Unit] = []
     for doc in _documents(text):
         try:
             out.extend(_subscription_events(_subscription_decoder.decode(doc)))
-        except msgspec.MsgspecError as exc:
+        except JSON_ERRORS as exc:
             raise json_error(exc, "a CloudWatch Logs subscription payload") from None
     return out
 
@@ -236,7 +241,7 @@ def _subscription_events(sub: _Subscription) -> list[Unit]:
     for i, raw in enumerate(sub.logEvents):
         try:
             ev = _log_event_decoder.decode(raw)
-        except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        except JSON_ERRORS as exc:
             out.append(MalformedInput(f"logEvents[{i}]: {json_error(exc, 'a log event')}"))
             continue
         env = EksEnvelope(
@@ -255,13 +260,13 @@ def events_of_filter_log_events(data: bytes, log_group: str | None = None) -> li
     does not name the log group: pass it as `log_group`)."""
     try:
         page = _page_decoder.decode(strip_bom(data))
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         raise json_error(exc, "a FilterLogEvents response") from None
     out: list[Unit] = []
     for i, raw in enumerate(page.events):
         try:
             ev = _filtered_decoder.decode(raw)
-        except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        except JSON_ERRORS as exc:
             out.append(MalformedInput(f"events[{i}]: {json_error(exc, 'a log event')}"))
             continue
         env = EksEnvelope(
@@ -285,7 +290,7 @@ def decode(data: bytes) -> EksRecord:
     """The view of one envelope."""
     try:
         env = _envelope_decoder.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         raise json_error(exc, "an EKS log event envelope") from None
     audit = _is_audit_stream(env.logStream)
     if audit is False:
@@ -310,7 +315,8 @@ def record_time_ns(rec: EksRecord) -> int:
         return k8s_audit.event_time_ns(rec.audit)
     if rec.envelope.timestamp is None:
         raise MalformedInput("EKS log event: missing timestamp")
-    return rec.envelope.timestamp * 1_000_000
+    ms = rec.envelope.timestamp
+    return checked_time_ns(ms * 1_000_000, f"EKS log event: timestamp {ms} (milliseconds)")
 
 
 def alert_ids(rec: EksRecord) -> tuple[str | None, str | None]:

@@ -75,7 +75,7 @@ from typing import Any
 import msgspec
 
 from logwarden.normalize import k8s_audit
-from logwarden.normalize._cloud import json_error, split_units, strip_bom
+from logwarden.normalize._cloud import JSON_ERRORS, json_error, split_units, strip_bom
 from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.k8s_audit import json_value, parse_rfc3339_ns
 
@@ -201,7 +201,7 @@ def decode(data: bytes) -> GkeEntry:
         if "missing required field `protoPayload`" in str(exc):
             raise MalformedInput("not a Cloud Audit Log entry: missing protoPayload") from None
         raise json_error(exc, "a GKE audit LogEntry") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except JSON_ERRORS as exc:
         raise json_error(exc, "a GKE audit LogEntry") from None
     payload = entry.protoPayload
     if payload.type is not None and payload.type != _AUDIT_LOG:

@@ -47,8 +47,14 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput, no_derived
-from logwarden.normalize.k8s_audit import parse_rfc3339_ns
+from logwarden.normalize.base import (
+    MAX_TIME_NS,
+    MIN_TIME_NS,
+    MalformedInput,
+    checked_time_ns,
+    no_derived,
+)
+from logwarden.normalize.k8s_audit import json_value, parse_rfc3339_ns
 from logwarden.records import format_time_ns
 
 __all__ = [
@@ -108,7 +114,6 @@ class _Line(msgspec.Struct, gc=False):
 
 _line_decoder = msgspec.json.Decoder(_Line)
 _flow_decoder = msgspec.json.Decoder(Flow)
-_generic_decode = msgspec.json.Decoder().decode
 
 
 def _malformed(data: bytes, exc: Exception) -> MalformedInput:
@@ -116,6 +121,8 @@ def _malformed(data: bytes, exc: Exception) -> MalformedInput:
         return MalformedInput("a // comment line, not a Hubble flow (e.g. an SPDX header)")
     if isinstance(exc, UnicodeDecodeError):
         return MalformedInput(f"invalid UTF-8 at byte {exc.start}: JSON text must be UTF-8")
+    if isinstance(exc, RecursionError):
+        return MalformedInput("JSON nested too deeply to read")
     if isinstance(exc, msgspec.ValidationError):
         return MalformedInput(f"not a Hubble flow: {exc}")
     truncated = "truncated" in str(exc)
@@ -126,7 +133,7 @@ def decode(data: bytes) -> Flow:
     """The view of one line: a GetFlowsResponse with a flow, or a bare (legacy) flow."""
     try:
         line = _line_decoder.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
         raise _malformed(data, exc) from None
     flow = line.flow
     if flow is None:
@@ -142,33 +149,40 @@ def decode(data: bytes) -> Flow:
 
 def _bare(data: bytes, line: _Line) -> Flow:
     if line.lost_events:
-        raise MalformedInput(
-            f"a Hubble lost_events notice, not a flow: {bytes(line.lost_events).decode()}"
-        )
+        raise MalformedInput(f"a Hubble lost_events notice, not a flow: {_text(line.lost_events)}")
     if line.node_status:
-        raise MalformedInput(
-            f"a Hubble node_status notice, not a flow: {bytes(line.node_status).decode()}"
-        )
+        raise MalformedInput(f"a Hubble node_status notice, not a flow: {_text(line.node_status)}")
     if line.verdict is None and line.Type is None:
         raise MalformedInput(
             "not a Hubble flow: neither a flow member nor a bare flow (verdict, Type)"
         )
     try:
         flow = _flow_decoder.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
         raise _malformed(data, exc) from None
     if flow.time is None:
         raise MalformedInput("not a Hubble flow: missing time")
     return flow
 
 
+def _text(raw: msgspec.Raw) -> str:
+    """A member kept as read, for a message (msgspec does not check the UTF-8 it skips)."""
+    return bytes(raw).decode("utf-8", "replace")
+
+
 def flow_time_ns(flow: Flow) -> int:
-    """The flow's time (RFC 3339 with nanoseconds, or a legacy seconds/nanos pair)."""
+    """The flow's time (RFC 3339 with nanoseconds, or a legacy seconds/nanos pair: a
+    protobuf Timestamp, whose nanos are 0 to 999,999,999)."""
     text = flow.time
     if isinstance(text, str):
         return parse_rfc3339_ns(text)
     if isinstance(text, Timestamp):
-        return text.seconds * 1_000_000_000 + text.nanos
+        seconds, nanos = text.seconds, text.nanos
+        if not 0 <= nanos < 1_000_000_000:
+            raise MalformedInput(f"not a Hubble flow: time.nanos {nanos} is not 0 to 999999999")
+        return checked_time_ns(
+            seconds * 1_000_000_000 + nanos, f"Hubble flow: time.seconds {seconds}"
+        )
     raise MalformedInput("not a Hubble flow: missing time")
 
 
@@ -312,8 +326,10 @@ def _legacy(flow: dict[str, Any]) -> None:
     time = flow.get("time")
     if isinstance(time, dict):
         seconds, nanos = time.get("seconds", 0), time.get("nanos", 0)
-        if type(seconds) is int and type(nanos) is int:
-            flow["time"] = format_time_ns(seconds * 1_000_000_000 + nanos)
+        if type(seconds) is int and type(nanos) is int and 0 <= nanos < 1_000_000_000:
+            ns = seconds * 1_000_000_000 + nanos
+            if MIN_TIME_NS <= ns <= MAX_TIME_NS:
+                flow["time"] = format_time_ns(ns)
     for key, names in (
         ("verdict", _VERDICTS),
         ("Type", _FLOW_TYPES),
@@ -341,16 +357,9 @@ def _legacy(flow: dict[str, Any]) -> None:
         flow["is_reply"] = True
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return _generic_decode(raw)
-    except UnicodeDecodeError:  # decode() let it pass only where it reads no member
-        return _generic_decode(raw.decode("utf-8", "replace"))
-
-
 def document(raw: bytes, _view: Flow) -> Any:
     """The flow in the current shape (see the module doc)."""
-    top = _json(raw)
+    top = json_value(raw)  # invalid UTF-8 where decode() reads no member becomes U+FFFD
     flow = top.get("flow")
     if isinstance(flow, dict):
         if "node_name" not in flow and "node_name" in top:

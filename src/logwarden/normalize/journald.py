@@ -55,7 +55,7 @@ from typing import IO, Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput, no_derived
+from logwarden.normalize.base import MalformedInput, checked_time_ns, no_derived
 
 __all__ = [
     "FORMAT",
@@ -80,7 +80,8 @@ __all__ = [
 #: The `Record.source` of journal entries.
 SOURCE = "journald"
 
-#: Fields whose single string value `document()` gives as an int (when it is digits).
+#: Fields whose single string value `document()` gives as an int (when it is digits, at
+#: most 20: journald's numbers are 64-bit).
 INT_FIELDS = frozenset(
     {
         "PRIORITY",
@@ -194,7 +195,7 @@ def _validation_reason(data: bytes, exc: msgspec.ValidationError) -> str:
     """Name the field whose value has the wrong type (msgspec says only `$[...]`)."""
     try:
         doc = _any_decoder.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         return f"not a journal entry: {exc}"
     if not isinstance(doc, dict):
         return f"not a journal entry: a JSON {type(doc).__name__}, expected an object"
@@ -219,6 +220,8 @@ def decode(data: bytes) -> JournalEntry:
         raise MalformedInput(
             "invalid UTF-8 in a JSON string: journalctl writes byte arrays instead"
         ) from None
+    except RecursionError:
+        raise MalformedInput("JSON nested too deeply to read") from None
     if not raw:
         raise MalformedInput("not a journal entry: an object without fields")
     return _normalize(raw)
@@ -229,7 +232,10 @@ def _micros(name: str, text: str | list[str] | None) -> int | None:
         return None
     if type(text) is not str or not (text.isascii() and text.isdigit()):
         raise MalformedInput(f"field {name}: {text!r} is not a number of microseconds")
-    return int(text) * 1000
+    what = f"field {name}: {text[:40]!r} microseconds"
+    if len(text.lstrip("0")) > 19:  # past year 9999 anyway, and int() refuses 4,301 digits
+        raise MalformedInput(f"{what} is out of range: years 1 to 9999 (UTC) only")
+    return checked_time_ns(int(text) * 1000, what)
 
 
 def entry_time_ns(entry: JournalEntry) -> int:
@@ -270,7 +276,7 @@ def document(_raw: bytes, entry: JournalEntry) -> dict[str, Any]:
     doc: dict[str, Any] = dict(entry.fields)
     for name in _INT_FIELDS:
         value = doc.get(name)
-        if type(value) is str and value.isdigit() and value.isascii():
+        if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 20:
             doc[name] = int(value)
     if entry.binary:
         doc["binary_fields"] = list(entry.binary)
@@ -293,7 +299,8 @@ def unescape_unit_name(name: str) -> str:
 # --- file level: journalctl -o json lines, JSON arrays, pretty-printed entries ---
 
 _ENTRY_START = re.compile(r"^[ \t]*\{", re.MULTILINE)
-_json_scanner = json.JSONDecoder()
+#: Finds where each JSON value ends; numbers stay text (msgspec reads the entry after).
+_json_scanner = json.JSONDecoder(parse_int=str, parse_float=str)
 
 
 def _line_no(text: str, pos: int) -> int:
@@ -340,8 +347,17 @@ def _scan_json(text: str) -> list[bytes | MalformedInput]:
                 return out
             pos = nxt.start()
             continue
+        except RecursionError:
+            out.append(
+                MalformedInput(f"line {_line_no(text, pos)}: JSON nested too deeply to read")
+            )
+            nxt = _ENTRY_START.search(text, pos + 1)
+            if nxt is None:
+                return out
+            pos = nxt.start()
+            continue
         if isinstance(value, dict):
-            out.append(msgspec.json.encode(value))
+            out.append(_compact(text[pos:end], _line_no(text, pos)))
         else:
             out.append(
                 MalformedInput(
@@ -350,6 +366,19 @@ def _scan_json(text: str) -> list[bytes | MalformedInput]:
                 )
             )
         pos = end
+
+
+def _compact(text: str, line: int) -> bytes | MalformedInput:
+    """One entry's JSON text as one compact line, read by msgspec as `decode` reads it
+    (Python's scanner takes ``NaN`` and unpaired surrogates, which are not JSON)."""
+    try:
+        return msgspec.json.encode(_any_decoder.decode(text))
+    except msgspec.ValidationError as exc:  # a number out of range
+        return MalformedInput(f"line {line}: not a journal entry: {exc}")
+    except msgspec.DecodeError as exc:
+        return MalformedInput(f"line {line}: invalid JSON: {exc}")
+    except RecursionError:
+        return MalformedInput(f"line {line}: JSON nested too deeply to read")
 
 
 # --- the export format (journalctl -o export, systemd-journal-remote's input) ---

@@ -12,6 +12,7 @@ is ``Event``. Anything else is malformed and reported with the reason.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
@@ -20,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from logwarden.normalize.base import MalformedInput, no_derived
+from logwarden.normalize.base import MalformedInput, checked_time_ns, no_derived
 
 __all__ = [
     "FORMAT",
@@ -194,8 +195,8 @@ def json_value(data: bytes) -> Any:
 
     Invalid UTF-8 inside strings becomes U+FFFD, as Go's encoder (the apiserver's) would
     have written it; in the members decoded eagerly it makes the whole event malformed.
-    A number no float holds (`1e999`) is a `Decimal`. Raises MalformedInput for JSON
-    nested deeper than the interpreter can follow.
+    A number no float holds (`1e999`), or an integer longer than int() reads, is a
+    `Decimal`. Raises MalformedInput for JSON nested deeper than the interpreter can follow.
     """
     if not data:
         return None
@@ -208,11 +209,23 @@ def json_value(data: bytes) -> Any:
         raise MalformedInput(_TOO_DEEP) from None
 
 
+def _long_int(text: str) -> int | Decimal:
+    """A JSON integer: an int, or when it is longer than int() reads (4,300 digits) the
+    exact number."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
 def _any_number(data: bytes) -> Any:
     try:
         return _generic_decode(data)
-    except msgspec.ValidationError:  # a number out of a float's range
-        return _wide_decode(data)
+    except msgspec.ValidationError:  # a number out of a float's range, or a long integer
+        try:
+            return _wide_decode(data)
+        except msgspec.ValidationError:  # an integer int() refuses: msgspec has no int hook
+            return json.loads(data, parse_int=_long_int, parse_float=_float)
 
 
 def decode_raw(raw: bytes) -> AuditEvent:
@@ -298,9 +311,10 @@ _SCALE: list[int] = [10 ** (9 - n) for n in range(10)]
 def parse_rfc3339_ns(text: str) -> int:
     """Nanoseconds since the epoch of an RFC 3339 timestamp, keeping all nine digits.
 
-    Raises MalformedInput for anything else. Whole seconds are cached: the events of one
-    log share few distinct seconds, and this runs once per event. The common UTC form
-    (`2024-05-17T08:00:00.123456Z`) takes a fast path without a regular expression.
+    Raises MalformedInput for anything else, and for a time outside years 1 to 9999 in UTC
+    (`0001-01-01T00:00:00+01:00`: no record may have it). Whole seconds are cached: the
+    events of one log share few distinct seconds, and this runs once per event. The common
+    UTC form (`2024-05-17T08:00:00.123456Z`) takes a fast path without a regular expression.
     """
     if len(text) > 21 and text[19] == "." and text[-1] == "Z":
         secs = _seconds.get(text[:19])
@@ -319,6 +333,7 @@ def parse_rfc3339_ns(text: str) -> int:
             secs = int(datetime.fromisoformat(base + ("+00:00" if utc else zone)).timestamp())
         except ValueError:
             raise MalformedInput(f"timestamp {text!r} is not a valid date and time") from None
+        checked_time_ns(secs * 1_000_000_000, f"timestamp {text!r}")  # an offset can leave 1-9999
         if len(_seconds) > 65536:
             _seconds.clear()
         _seconds[key] = secs

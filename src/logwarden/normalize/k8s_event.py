@@ -173,6 +173,7 @@ class _Container(msgspec.Struct):
 _wire_decoder = msgspec.json.Decoder(_Wire)
 _container_decoder = msgspec.json.Decoder(_Container)
 _to_builtins = msgspec.to_builtins
+_JSON_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
 
 #: An item of a list: its own bytes and either its view or why it is malformed.
 Item = tuple[bytes, "K8sEvent | MalformedInput"]
@@ -181,6 +182,8 @@ Item = tuple[bytes, "K8sEvent | MalformedInput"]
 def _reason(exc: Exception) -> MalformedInput:
     if isinstance(exc, UnicodeDecodeError):
         return MalformedInput(f"invalid UTF-8 at byte {exc.start}: JSON text must be UTF-8")
+    if isinstance(exc, RecursionError):
+        return MalformedInput("JSON nested too deeply to read")
     if isinstance(exc, msgspec.ValidationError):
         return MalformedInput(f"not a Kubernetes Event: {exc}")
     return MalformedInput(f"invalid JSON: {exc}", truncated="truncated" in str(exc))
@@ -232,7 +235,7 @@ def decode_one(data: bytes) -> K8sEvent:
     """The view of exactly one Event (an item of a list), raising MalformedInput."""
     try:
         return _normalize(_wire_decoder.decode(data))
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except _JSON_ERRORS as exc:
         raise _reason(exc) from None
 
 
@@ -241,7 +244,7 @@ def decode(data: bytes) -> K8sEvent | list[Item]:
     MalformedInput)` for each item of an `EventList` or `List`."""
     try:
         wire = _wire_decoder.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except _JSON_ERRORS as exc:
         raise _reason(exc) from None
     if wire.kind in ("EventList", "List"):
         return _decode_list(data)
@@ -251,7 +254,7 @@ def decode(data: bytes) -> K8sEvent | list[Item]:
 def _decode_list(data: bytes) -> list[Item]:
     try:
         items = _container_decoder.decode(data).items
-    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+    except _JSON_ERRORS as exc:
         raise MalformedInput(f"not a Kubernetes EventList: {exc}") from None
     if items is None:
         raise MalformedInput("not a Kubernetes EventList: missing items")
