@@ -131,7 +131,10 @@ def format_time_ns(ns: int) -> str:
     if text is None:
         if len(_second_text) > 65536:
             _second_text.clear()
-        text = _second_text[secs] = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        # isoformat, not strftime: "%Y" leaves years before 1000 unpadded on glibc
+        text = _second_text[secs] = (
+            datetime.fromtimestamp(secs, UTC).replace(tzinfo=None).isoformat()
+        )
     return f"{text}.{frac:09d}Z"
 
 

@@ -216,3 +216,9 @@ def test_any_time_a_format_gives_can_be_printed() -> None:
         fmt = FORMATS[source]
         for text in ("2024-02-29T23:59:59.123456789+14:00", "1970-01-01T00:00:00-12:00"):
             msgspec.json.encode(format_time_ns(fmt.time_ns(fmt.decode(with_time(source, text)))))
+
+
+def test_the_first_and_last_instants_print_as_rfc3339() -> None:
+    # strftime's %Y left the year unpadded ("1-01-01T..."), which no RFC 3339 reader takes
+    assert format_time_ns(MIN_TIME_NS) == "0001-01-01T00:00:00.000000000Z"
+    assert format_time_ns(MAX_TIME_NS) == "9999-12-31T23:59:59.999999999Z"
