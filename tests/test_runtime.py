@@ -276,3 +276,14 @@ def test_readiness_fails_when_a_source_cannot_resume(tmp_path: Path) -> None:
             status == 503 and "source 'file' stopped" in text and "missing from the ledger" in text
         )
         assert svc.post(event_list(demo_lines()[:2]))[0] == 200  # the webhook still works
+
+
+def test_the_data_directory_is_the_owner_s_alone(tmp_path: Path) -> None:
+    fresh, shared = tmp_path / "fresh", tmp_path / "shared"
+    (shared / "data").mkdir(parents=True)
+    (shared / "data").chmod(0o755)  # made open to others before the service starts
+    for top in (fresh, shared):
+        with running(top) as svc:
+            status, _ = svc.post(event_list(demo_lines()[:1]))
+            assert status == 200
+            assert os.stat(svc.data).st_mode & 0o777 == 0o700, top

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -56,6 +57,20 @@ __all__ = ["Runtime", "configure_logging"]
 log = logging.getLogger("logwarden.run")
 
 
+def _private_dir(path: Path) -> None:
+    """Make `path` (mode 0700), or narrow it to 0700 if it is open to others: the data
+    directory holds audit events, rejected input and the alerts' payloads."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            path.chmod(0o700)
+        except OSError as exc:
+            log.warning("data_dir %s is open to other users (mode %o): %s", path, mode, exc)
+        else:
+            log.info("data_dir %s was open to other users (mode %o): now 0700", path, mode)
+
+
 @dataclass
 class _Tail:
     """A live source of the service (a followed file, the journal, an API watch...), run
@@ -85,7 +100,7 @@ class Runtime:
         self._tails_stop = threading.Event()
         self.started = threading.Event()
         data = Path(self.config.data_dir)
-        data.mkdir(parents=True, exist_ok=True)
+        _private_dir(data)
         self.data_dir = data
         self.rejects_file = data / "rejects.jsonl"
         self._rejects_fh = open_rejects(self.rejects_file, append=True)  # closed in run()
