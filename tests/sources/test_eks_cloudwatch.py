@@ -514,6 +514,33 @@ def test_throttling_and_network_errors_are_retried(
     in_stream_order(ledger.messages(), cloud.sent)
 
 
+def test_first_start_is_kept_when_no_poll_completed(
+    cloud: Cloud, moto_url: str, tmp_path: Path
+) -> None:
+    """The first run's start (`lookback_secs` before it) is the position even when that run
+    never read a page (AWS unreachable until it was stopped): the next run, later, does not
+    start `lookback_secs` before its own start and skip what lies between."""
+    state = tmp_path / "state"
+    cloud.put(AUDIT, 3, at_ms=time.time_ns() // 1_000_000 - 500)
+    gate = Gate(moto_url, ["unavailable"] * 1000)
+    try:
+        first = make_source(cloud, state, gate.url, lookback_secs=1)
+        run = Running(first, Ledger().emit)
+        wait_until(lambda: first.errors >= 2)
+        assert run.finish() is None
+    finally:
+        gate.close()
+    time.sleep(1.5)  # the first start's lookback lies before this run's
+    ledger = Ledger()
+    source = make_source(cloud, state, moto_url, lookback_secs=1)
+    run = Running(source, ledger.emit)
+    try:
+        wait_until(lambda: source.pages > 3)
+    finally:
+        assert run.finish() is None
+    in_stream_order(ledger.messages(), cloud.sent)
+
+
 def test_access_denied_names_the_log_group_and_action(
     cloud: Cloud, moto_url: str, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ from logwarden.errors import InputError
 from logwarden.normalize.k8s_event import K8sEvent
 from logwarden.records import Record
 from logwarden.rejects import Rejects
+from logwarden.sources._watch import Api, Lines, new_client
 from logwarden.sources.k8s_events import CORE_V1, EVENTS_V1, K8sEventsSource
 
 EVENTS = FIXTURES / "k8s_events"
@@ -347,6 +348,51 @@ def test_crash_in_emit_neither_repeats_nor_loses(tmp_path: Path, at: int, after:
         ]
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["mid-list", "watch-gone"])
+def test_crash_after_store_then_a_changed_list(tmp_path: Path, compact: bool) -> None:
+    """The ledger stored a batch the state does not know of, and the next run lists a
+    cluster that changed meanwhile (Events created and expired; the list is in name order,
+    not time order): what the ledger holds must be known by identity, not by position."""
+    with running_apiserver(tmp_path) as api:
+        for e in generated(10):
+            api.put(e)
+        if compact:  # the crash comes while watching; the next run's watch gets 410
+            first = Sink()
+            with running(source(tmp_path, api, batch_events=4), first):
+                first.wait_for(10)
+                wait_until(lambda: api.watches() == 1)
+            stored = list(first.records)
+            crashing = CrashingEmit(1, after=True)
+            with running(source(tmp_path, api, batch_events=4), crashing, 10, expect_error=True):
+                wait_until(lambda: api.watches() == 1)
+                for e in generated(3, 10):
+                    api.put(e)
+                wait_until(crashing.crashed.is_set)
+        else:  # the crash comes in the first batch of the first list
+            stored = []
+            crashing = CrashingEmit(1, after=True)
+            with running(source(tmp_path, api, batch_events=4), crashing, expect_error=True):
+                wait_until(crashing.crashed.is_set)
+        stored += crashing.records
+        early = v1_event("aaa-first.17c1d0aa", "Pulled", "Pulled image busybox", second=1)
+        api.put(early)  # lists before everything stored
+        api.put(generated(2, 1)[1], "DELETED")  # job-002 expired
+        if compact:
+            api.compact(skip=10)
+        sink = Sink()
+        src = source(tmp_path, api, batch_events=4)
+        with running(src, sink, resume_seq=len(stored)):
+            wait_until(lambda: src.lists == 1 and api.watches() >= 1)
+            time.sleep(0.2)
+        names = [name for name, _ in keys(stored + sink.records)]
+        assert sorted(names) == sorted(
+            [str(e["metadata"]["name"]) for e in generated(13 if compact else 10)]
+            + ["aaa-first.17c1d0aa"]
+        )
+        assert [r.seq for r in stored + sink.records] == list(range(1, len(names) + 1))
+        assert state_of(tmp_path)["pending"] == []
+
+
 @pytest.mark.parametrize("gone_as_status", [False, True], ids=["error-event", "http-410"])
 def test_gone_while_watching_relists_without_repeats(tmp_path: Path, gone_as_status: bool) -> None:
     with running_apiserver(tmp_path) as api:
@@ -556,6 +602,41 @@ def test_stop_drains_the_batch_in_hand(tmp_path: Path) -> None:
             rest.wait_for(5 - len(sink.records))
             time.sleep(0.1)
         assert [r.seq for r in sink.records + rest.records] == [1, 2, 3, 4, 5]
+
+
+class PreShutdownResponse:
+    """A watch response as urllib3 before 2.3 has it (kubernetes>=29 allows those): the
+    real response without `shutdown`."""
+
+    def __init__(self, resp: Any) -> None:
+        self._resp = resp
+
+    def stream(self, amt: int | None, decode_content: bool) -> Iterator[bytes]:
+        return self._resp.stream(amt, decode_content=decode_content)  # type: ignore[no-any-return]
+
+    @property
+    def connection(self) -> Any:
+        return self._resp.connection
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def test_a_watch_is_ended_at_once_without_response_shutdown(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path) as api:
+        write_kubeconfig(tmp_path / "kubeconfig", api)
+        client = new_client(str(tmp_path / "kubeconfig"), None, False, "events")
+        try:
+            resp = Api(client, None).call(
+                EVENTS_V1, watch=True, resource_version=str(api.rv), _preload_content=False
+            )
+            lines = Lines(PreShutdownResponse(resp))
+            time.sleep(0.2)  # blocked reading the idle watch
+            started = time.monotonic()
+            lines.close()
+            assert time.monotonic() - started < 1
+        finally:
+            client.close()
 
 
 def test_state_ahead_of_the_ledger_or_missing_is_refused(tmp_path: Path) -> None:

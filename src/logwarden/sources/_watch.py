@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -189,9 +190,22 @@ class Lines:
         """End the read (at once, even mid-read) and the connection."""
         self._closing.set()
         with contextlib.suppress(ValueError, RuntimeError, OSError):
-            self._resp.shutdown()  # raises when released already: the read is over
+            _shutdown(self._resp)  # raises when released already: the read is over
         self._thread.join(5)
         self._resp.close()
+
+
+def _shutdown(resp: Any) -> None:
+    """Make a read in progress on `resp` return: its `shutdown` (urllib3 2.3 and later),
+    else, as that does, shut its socket down for reading (kubernetes>=29 allows urllib3
+    1.26 and 2.0-2.2)."""
+    shutdown = getattr(resp, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+        return
+    sock = getattr(getattr(resp, "connection", None), "sock", None)
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RD)
 
 
 def read_meta(raw: bytes) -> Meta:

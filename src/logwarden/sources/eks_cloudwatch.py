@@ -41,7 +41,8 @@ state lags it (a crash after the ledger stored a batch but before the state was 
 the first ``resume_seq - state.seq`` pending events are taken as emitted. A state ahead of
 the ledger, lagging it by more than its pending batch, or missing with a non-empty ledger,
 is an `InputError`: the source never guesses. With no state and an empty ledger the first
-query starts `lookback_secs` ago.
+query starts `lookback_secs` ago, and that start is saved at once: a run stopped before
+its first poll completed (AWS unreachable) does not make the next start later.
 
 Errors. Throttling, 5xx answers and network errors are retried after a backoff (from the
 poll interval, at most 1 s, doubling up to 30 s), counted in `errors` and logged; the run
@@ -227,6 +228,7 @@ class EksCloudWatchSource:
                     "state file"
                 )
             self._start_ms = self._done_ms = _now_ms() - int(self.lookback_secs * 1000)
+            self._save()  # the first start is the position, until a poll moves it
             return
         lag = resume_seq - state.seq
         if lag < 0 or lag > len(state.pending):

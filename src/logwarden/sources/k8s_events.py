@@ -29,13 +29,19 @@ Position. After `emit` returns (the batch is durable in the ledger), the source 
 ``<state_dir>/k8s_events.<source_id>.json`` the seq of its last record, the
 resourceVersion reached (empty while a list is under way: a restart lists again), the API
 in use and the remembered counts. With nothing to emit, a moved resourceVersion (bookmarks,
-repeats, deletions) is saved at most every 5 s, and on stop.
+repeats, deletions) is saved at most every 5 s, and on stop. Before a batch is handed to
+`emit`, the state last saved is written again with the batch's [object, count] pairs as
+`pending`. All saves are atomic.
 
 Resume. `run(..., resume_seq)` gets the last seq of this source the ledger holds; the watch
 goes on from the saved resourceVersion. If the state lags the ledger (a crash after the
 ledger stored a batch but before the state was saved), the first ``resume_seq -
-state.seq`` records are taken as emitted already. A state ahead of the ledger, or a
-missing state with a non-empty ledger, is an `InputError`: the source never guesses.
+state.seq`` pending pairs are taken as emitted: those occurrences are repeats when the
+watch, or a list, brings them again. (Skipping a number of records instead would be
+wrong after a relist: a list is in name order, and Events come and expire meanwhile.) A
+state ahead of the ledger, lagging it by more than its pending batch, or missing with a
+non-empty ledger, is an `InputError`: the source never guesses. A bad object read after
+the last save may be reported again after a crash.
 
 Bad input. An object that is not a usable Event goes to `Rejects` as ``k8s_event
 <namespace/name>: reason`` (``k8s_event resourceVersion <rv>`` when it has no name), a watch
@@ -105,6 +111,8 @@ class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     api: str
     #: [uid (else namespace/name), highest count emitted], oldest first
     emitted: list[tuple[str, int]]
+    #: the same of the batch handed to `emit`, not known to be durable
+    pending: list[tuple[str, int]] = []
 
 
 class _Emitting(Exception):
@@ -165,8 +173,11 @@ class K8sEventsSource:
         self._rv = ""
         self._emitted: OrderedDict[str, int] = OrderedDict()
         self._seq = 0
-        self._durable = 0
         self._batch: list[Record] = []
+        #: [ident, count] of each record of the batch
+        self._batch_keys: list[tuple[str, int]] = []
+        #: the state last saved: what a batch's `pending` is written with
+        self._saved = _State(seq=0, resource_version="", api=EVENTS_V1, emitted=[])
         self._saved_at = 0
         self._changed = False
 
@@ -235,17 +246,28 @@ class K8sEventsSource:
                 )
             self._save()  # so that a crash after the first batch is durable can resume
             return
-        if state.seq > resume_seq:
+        lag = resume_seq - state.seq
+        if lag < 0:
             raise InputError(
                 f"the state file {self.state_file} says records up to {state.seq} of source "
                 f"'{self.source_id}' are stored, but the ledger holds only {resume_seq}: "
                 "records believed durable are missing from the ledger (restored from an "
                 "older copy?); refusing to skip or repeat them"
             )
-        self._seq, self._durable = state.seq, resume_seq
+        if lag > len(state.pending):
+            raise InputError(
+                f"the state file {self.state_file} says records up to {state.seq} of source "
+                f"'{self.source_id}' are stored (and {len(state.pending)} more may be), but "
+                f"the ledger holds {resume_seq}: the state and the ledger do not belong "
+                "together (restored from another copy?); refusing to skip or repeat Events"
+            )
+        self._seq = resume_seq
         self._rv = state.resource_version
         self.api = state.api if state.api in (EVENTS_V1, CORE_V1) else EVENTS_V1
         self._emitted = OrderedDict(state.emitted)
+        for ident, count in state.pending[:lag]:
+            self._remember(ident, count)
+        self._save()
 
     def _load(self) -> _State | None:
         return load_state(self.state_file, _State)
@@ -388,31 +410,40 @@ class K8sEventsSource:
         if self._emitted.get(ident, 0) >= count:
             self.repeats += 1
             return ident
-        self._emitted[ident] = count
+        self._remember(ident, count)
+        self._seq += 1
+        self._batch.append(
+            Record(FORMAT.source, self.source_id, self._seq, 0, received, when, raw, view)
+        )
+        self._batch_keys.append((ident, count))
+        return ident
+
+    def _remember(self, ident: str, count: int) -> None:
+        """Note the highest count emitted of an object, forgetting the oldest past
+        `remember_events`."""
+        self._emitted[ident] = max(count, self._emitted.get(ident, 0))
         self._emitted.move_to_end(ident)
         while len(self._emitted) > self.remember_events:
             self._emitted.popitem(last=False)
-        self._seq += 1
-        if self._seq > self._durable:
-            record = Record(FORMAT.source, self.source_id, self._seq, 0, received, when, raw, view)
-            self._batch.append(record)
-        return ident
 
     # --- state ------------------------------------------------------------------------------
 
     def _flush(self, emit: Callable[[list[Record]], None], *, save: bool = False) -> None:
-        """Emit the batch in hand, then save the state; with no batch, save the state if
-        it moved and was last saved long ago (or `save`)."""
+        """Emit the batch in hand (the state last saved written first with the batch's
+        pairs pending), then save the state; with no batch, save the state if it moved and
+        was last saved long ago (or `save`)."""
         batch = self._batch
         if batch:
+            pending = msgspec.structs.replace(self._saved, pending=self._batch_keys)
+            save_state(self.state_file, pending)
             try:
                 emit(batch)
             except BaseException as exc:
                 raise _Emitting(exc) from None
             self._batch = []
+            self._batch_keys = []
             self.events += len(batch)
             self.last_event_ns = batch[-1].received_ns
-            self._durable = batch[-1].seq
             self._save()
         elif save or (self._changed and time.monotonic_ns() - self._saved_at > _IDLE_SAVE_NS):
             self._save()
@@ -425,14 +456,12 @@ class K8sEventsSource:
             emitted=list(self._emitted.items()),
         )
         save_state(self.state_file, state)
+        self._saved = state
         self._saved_at = time.monotonic_ns()
         self._changed = False
 
     def _reject(self, where: str, reason: str, raw: bytes) -> None:
-        """Report an unusable object, unless a run before this one did (it lies before the
-        last durable record)."""
-        if self._seq < self._durable:
-            return
+        """Report an unusable object."""
         self.rejected += 1
         self.rejects.report(where, reason, raw)
 
