@@ -99,3 +99,17 @@ def test_fix_writes_to_a_separate_directory(tmp_path: Path) -> None:
     assert "access_log  /dev/stdout  main;" in patched
     assert "error_log  /dev/stderr  notice;" in patched
     assert (tmp_path / "patches" / "logwarden-fix.diff").read_text().count("+++ b/") == 3
+
+
+def test_paths_that_look_like_rich_markup_are_printed_as_text(tmp_path: Path) -> None:
+    odd = tmp_path / "a[" / "x]"  # the path says "[/x]": a closing tag to rich
+    odd.mkdir(parents=True)
+    (odd / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {containers: [{name: a, command: [sh, -c, 'run [/bold] > /dev/null']}]}\n"
+    )
+    (odd / "chart.yaml").write_text("x: {{ .Values.x }}\n")  # noted as a template
+    done = logwarden("scan", "-f", "table", ".", cwd=tmp_path)  # short paths: not folded
+    assert done.returncode == 0, done.stderr
+    assert "a[/x]/pod.yaml:4" in done.stdout.decode()
+    assert "a[/x]/chart.yaml: skipped: an unrendered template" in done.stderr.decode()

@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from conftest import FIXTURES
+from logwarden.errors import UsageError
 from logwarden.posture import scan
 from logwarden.posture.fix import write_fixes
 from logwarden.posture.report import to_json
@@ -89,3 +91,44 @@ def test_fix_in_place_rewrites_originals(tmp_path: Path) -> None:
     result = write_fixes(scan([str(daemon)]).findings, str(tmp_path / "out"), in_place=True)
     assert result.written == [str(daemon)]
     assert json.loads(daemon.read_text())["log-driver"] == "json-file"
+
+
+def test_fix_keeps_line_endings_and_fixes_quoted_values(tmp_path: Path) -> None:
+    conf = tmp_path / "site.conf"
+    conf.write_bytes(
+        b'server {\r\n    listen 80;\r\n    access_log off;\r\n    error_log "/dev/null";\r\n}\r\n'
+    )
+    result = write_fixes(scan([str(conf)]).findings, str(tmp_path / "out"), in_place=True)
+    assert result.fixed == 2
+    assert conf.read_bytes() == (  # every other byte kept, CRLF included
+        b"server {\r\n    listen 80;\r\n    access_log /dev/stdout;\r\n"
+        b'    error_log "/dev/stderr";\r\n}\r\n'
+    )
+
+
+def test_fix_refuses_a_directory_whose_copies_are_the_originals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app").mkdir()
+    conf = tmp_path / "app" / "site.conf"
+    conf.write_text("server {\n    access_log off;\n}\n")
+    monkeypatch.chdir(tmp_path)
+    findings = scan(["app"]).findings
+    with pytest.raises(UsageError, match="would overwrite the original"):
+        write_fixes(findings, ".")  # `--fix .`: app/site.conf is its own copy
+    assert conf.read_text() == "server {\n    access_log off;\n}\n"
+    assert not (tmp_path / "logwarden-fix.diff").exists()
+
+
+def test_sarif_uris_are_percent_encoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my app").mkdir()
+    (tmp_path / "my app" / "a#1%.conf").write_text("server {\n    access_log off;\n}\n")
+    monkeypatch.chdir(tmp_path)
+    log = to_sarif(scan(["my app"]).findings)
+    jsonschema.validate(log, SCHEMA)
+    (result,) = log["runs"][0]["results"]
+    artifact = result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {"uri": "my%20app/a%231%25.conf", "uriBaseId": "%SRCROOT%"}
+    monkeypatch.chdir("/")
+    root = to_sarif([])["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    assert root == "file:///"

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from logwarden.errors import UsageError
 from logwarden.posture import Live, scan
@@ -90,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     result = scan(args.paths, live=live, rejects=rejects)
     seconds = time.perf_counter() - started
     findings = result.findings
-    for note in result.inventory.notes:
-        err.print(f"[dim]note: {note}[/dim]")
+    for note in result.inventory.notes:  # notes name files: escaped, not read as markup
+        err.print(f"[dim]note: {escape(note)}[/dim]")
     if fmt == "table":
         out = Console(highlight=False, soft_wrap=False)
         print_table(out, findings, result.inventory, seconds, args.verbose)
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         fixed = write_fixes(findings, args.fix, in_place=args.fix_in_place)
         err.print(
             f"logwarden: --fix: {fixed.fixed} findings patched in {len(fixed.written)} files"
-            + (f"; diff in {fixed.diff_path}" if fixed.diff_path else "")
+            + (f"; diff in {escape(fixed.diff_path)}" if fixed.diff_path else "")
         )
     if args.fail_on:
         limit = severity_rank(args.fail_on)

@@ -62,8 +62,9 @@ def flags_of(
         if not token.startswith("--"):
             continue
         name, eq, value = token[2:].partition("=")
-        if not eq and i + 1 < len(tokens) and not tokens[i + 1][0].startswith("-"):
-            value = tokens[i + 1][0]
+        following = tokens[i + 1][0] if i + 1 < len(tokens) else None
+        if not eq and following is not None and (following == "-" or following[:1] != "-"):
+            value = following  # `--flag value`; `-` is a value (stdout), not a flag
         flags[name] = value
         where[name] = pos
     return runs, flags, where

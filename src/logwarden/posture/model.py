@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -22,6 +22,7 @@ __all__ = [
     "CloudDoc",
     "Directive",
     "Dockerfile",
+    "Instruction",
     "Inventory",
     "K8sObject",
     "LiveCluster",
@@ -178,6 +179,8 @@ class Directive:
     args: list[str]
     line: int | None
     context: tuple[str, ...] = ()
+    #: the block the directive is in (0: the top level); directives of one block share it
+    block: int = 0
 
 
 @dataclass
@@ -192,10 +195,21 @@ class NginxConfig:
 
 @dataclass
 class Dockerfile:
-    """A Dockerfile: its instructions as (instruction, value, first line)."""
+    """A Dockerfile and its instructions."""
 
     file: str
-    instructions: list[tuple[str, str, int]]
+    instructions: list[Instruction]
+
+
+class Instruction(NamedTuple):
+    """A Dockerfile instruction: its name (`RUN`), its value (continuation lines joined)
+    and first line; and the lines of the here-documents it reads, from `body_line` on."""
+
+    name: str
+    value: str
+    line: int
+    heredoc: tuple[str, ...] = ()
+    body_line: int = 0
 
 
 @dataclass

@@ -60,7 +60,7 @@ def print_table(
             if verbose:
                 text.append(f"\nwhy: {f.why}", style="dim")
                 text.append(f"\nfix: {f.remediation}", style="green")
-            table.add_row(f.id, location(f), text)
+            table.add_row(f.id, Text(location(f)), text)  # Text: a path is not markup
         out.print()
         out.print(table)
     summary = Table.grid(padding=(0, 2))
@@ -69,7 +69,7 @@ def print_table(
     summary.add_row("files scanned", f"{inv.files:,}")
     summary.add_row("objects", f"{len(inv.objects):,}")
     if inv.live is not None:
-        summary.add_row("live cluster", inv.live.context)
+        summary.add_row("live cluster", Text(inv.live.context))
     summary.add_row("findings", counts_text(findings))
     summary.add_row(
         "input errors", Text(f"{inv.rejects.count:,}", "red" if inv.rejects.count else "")

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from logwarden import __version__
 from logwarden.posture.checks import ALL_CHECKS
@@ -28,11 +29,18 @@ _SECURITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "i
 
 
 def _uri(path: str) -> tuple[str, str | None]:
+    """A URI reference for `path` (RFC 3986, as SARIF requires: spaces, `#`, `%` and the
+    like percent-encoded) relative to `%SRCROOT%` when it lies under it, else a file URI."""
     full = os.path.abspath(path)
     cwd = os.getcwd()
-    if full == cwd or full.startswith(cwd + os.sep):
-        return Path(os.path.relpath(full, cwd)).as_posix(), "%SRCROOT%"
+    if full.startswith(cwd.rstrip(os.sep) + os.sep):
+        return quote(Path(os.path.relpath(full, cwd)).as_posix()), "%SRCROOT%"
     return Path(full).as_uri(), None
+
+
+def _root_uri() -> str:
+    uri = Path(os.getcwd()).as_uri()
+    return uri if uri.endswith("/") else uri + "/"
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -95,7 +103,7 @@ def to_sarif(findings: Sequence[Finding]) -> dict[str, Any]:
                         "rules": rules,
                     }
                 },
-                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).as_uri() + "/"}},
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": _root_uri()}},
                 "results": [_result(f, index) for f in findings],
                 "invocations": [{"executionSuccessful": True}],
             }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import FIXTURES
 from logwarden.posture import scan
 from logwarden.records import Finding
@@ -60,3 +62,18 @@ def test_kubeadm_cluster_configuration_without_backend() -> None:
     found = audit("kubeadm.yaml", root=KUBEADM)
     assert ids(found) == [("LW-AUDIT-002", 12), ("LW-AUDIT-009", 12)]
     assert found[0].object == "ClusterConfiguration"
+
+
+def test_audit_log_path_dash_given_as_a_separate_argument(tmp_path: Path) -> None:
+    # pflag reads `--audit-log-path -` as the value "-": the audit log on stdout
+    pod = tmp_path / "kube-apiserver.yaml"
+    pod.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver, namespace: kube-system}\n"
+        "spec:\n  containers:\n  - name: kube-apiserver\n    command:\n    - kube-apiserver\n"
+        "    - --audit-policy-file\n    - /etc/kubernetes/audit-policy.yaml\n"
+        "    - --audit-log-path\n    - '-'\n"
+        "    volumeMounts: [{name: audit, mountPath: /etc/kubernetes/audit-policy.yaml}]\n"
+        "  volumes: [{name: audit, hostPath: {path: /etc/kubernetes/audit-policy.yaml}}]\n"
+    )
+    found = audit(str(pod), str(APISERVER / "audit-policy.yaml"), root=Path("/"))
+    assert found == []  # not "no audit backend"

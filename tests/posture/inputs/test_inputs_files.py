@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,103 @@ def test_audit_policies_in_configmaps_are_found_however_written(tmp_path: Path) 
     assert [o.embedded_in for o in policies] == ["ConfigMap/audit"] * 2
     lines = {f.line for f in result.findings if f.id == "LW-POLICY-001"}
     assert lines == {9, 11}  # the None rule of each: the quoted YAML and the JSON
+
+
+def _scan_in_thread(paths: list[str], rejects: Rejects) -> bool:
+    """Scan `paths`; False when the scan has not ended after 30 s (it blocked)."""
+    done = threading.Event()
+
+    def target() -> None:
+        scan(paths, rejects=rejects)
+        done.set()
+
+    threading.Thread(target=target, daemon=True).start()
+    return done.wait(30)
+
+
+def test_fifos_devices_and_huge_files_are_reported_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")  # open() would wait for a writer forever
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")  # read() would never end
+    with open(tmp_path / "huge.json", "wb") as fh:  # sparse: costs no disk
+        fh.truncate(32 * 1024 * 1024 + 1)
+    (tmp_path / "ok.yaml").write_text('{"log-driver": "none"}\n')
+    rejects = Rejects()
+    assert _scan_in_thread([str(tmp_path)], rejects), "the scan blocked"
+    assert sorted(f"{r.where}: {r.reason}" for r in rejects.first) == [
+        f"{tmp_path}/huge.json: not read: larger than 32 MiB (split it)",
+        f"{tmp_path}/pipe.yaml: cannot read: not a regular file",
+        f"{tmp_path}/zero.yaml: cannot read: not a regular file",
+    ]
+
+
+def test_symlinks_loops_and_linked_directories(tmp_path: Path) -> None:
+    real = tmp_path / "tree" / "real"
+    real.mkdir(parents=True)
+    (real / "daemon.json").write_text('{"log-driver": "none"}\n')
+    (tmp_path / "tree" / "loop").symlink_to(tmp_path / "tree")  # a directory loop
+    (tmp_path / "tree" / "a.yaml").symlink_to("b.yaml")
+    (tmp_path / "tree" / "b.yaml").symlink_to("a.yaml")
+    (tmp_path / "self").symlink_to("self")
+    rejects = Rejects()
+    result = scan([str(tmp_path / "tree"), str(tmp_path / "self")], rejects=rejects)
+    assert sorted(f"{r.where}: {r.reason}" for r in rejects.first) == [
+        f"{tmp_path}/self: cannot read: too many levels of symbolic links",
+        f"{tmp_path}/tree/a.yaml: cannot read: too many levels of symbolic links",
+        f"{tmp_path}/tree/b.yaml: cannot read: too many levels of symbolic links",
+    ]
+    assert result.inventory.notes == [
+        f"{tmp_path}/tree/loop: a symbolic link to a directory: not followed"
+    ]
+    assert len(result.inventory.daemon_json) == 1  # read once, not once per loop
+
+
+def test_conf_files_that_are_not_nginx_are_left_alone(tmp_path: Path) -> None:
+    # /etc/kubernetes/admin.conf is a kubeconfig; ntp.conf says `server` too
+    (tmp_path / "admin.conf").write_text(
+        "apiVersion: v1\nclusters:\n- cluster:\n    server: https://10.0.0.1:6443\n"
+        "  name: kubernetes\nkind: Config\n"
+    )
+    (tmp_path / "ntp.conf").write_text("driftfile /var/lib/ntp/drift\nserver 0.pool.ntp.org\n")
+    (tmp_path / "site.conf").write_text("server\n{\n    access_log off;\n}\n")
+    rejects = Rejects()
+    result = scan([str(tmp_path)], rejects=rejects)
+    assert rejects.count == 0, [f"{r.where}: {r.reason}" for r in rejects.first]
+    assert [cfg.file for cfg in result.inventory.nginx] == [str(tmp_path / "site.conf")]
+
+
+def test_kubeadm_and_kubelet_config_kept_in_their_configmaps(tmp_path: Path) -> None:
+    # `kubectl -n kube-system get cm kubeadm-config kubelet-config -o yaml`, trimmed
+    path = tmp_path / "kube-system.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n"
+        "  metadata: {name: kubeadm-config, namespace: kube-system}\n"
+        "  data:\n    ClusterConfiguration: |\n"  # line 8
+        "      apiServer:\n        extraArgs:\n          authorization-mode: Node,RBAC\n"
+        "      apiVersion: kubeadm.k8s.io/v1beta3\n      kind: ClusterConfiguration\n"
+        "- apiVersion: v1\n  kind: ConfigMap\n"
+        "  metadata: {name: kubelet-config, namespace: kube-system}\n"
+        "  data:\n    kubelet: |\n"  # line 18
+        "      apiVersion: kubelet.config.k8s.io/v1beta1\n"
+        "      kind: KubeletConfiguration\n      eventRecordQPS: 2\n"
+    )
+    found = {(f.id, f.line, f.object) for f in scan([str(path)]).findings}
+    assert {
+        ("LW-AUDIT-001", 9, "ClusterConfiguration in ConfigMap/kube-system/kubeadm-config"),
+        ("LW-EVENTS-001", 21, "KubeletConfiguration in ConfigMap/kube-system/kubelet-config"),
+    } <= found
+
+
+def test_tolerations_with_fields_of_the_wrong_type_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: vector}\nspec:\n"
+        "  template:\n    spec:\n      containers: [{image: timberio/vector}]\n"
+        "      tolerations:\n      - {key: [node-role.kubernetes.io/control-plane]}\n"
+    )
+    rejects = Rejects()
+    scan([str(path)], rejects=rejects)  # the check hashed the key: TypeError
+    assert [f"{r.where}: {r.reason}" for r in rejects.first] == [
+        f"{path}:9: DaemonSet/vector: spec.template.spec.tolerations[0].key: "
+        "expected a string, got list"
+    ]

@@ -1,24 +1,32 @@
 """Check group 4, workloads that throw their logs away: the seed's exploit.
 
-Looked at: nginx `access_log off|/dev/null` and `error_log /dev/null` in nginx files, in
+Looked at: nginx `access_log off|/dev/null` and `error_log /dev/null|off` in nginx files, in
 nginx configs kept in ConfigMaps and in ingress-nginx snippets; ingress-nginx's own
-switches (`disable-access-log`, `access-log-path: /dev/null`, the Ingress annotation
-`enable-access-log: "false"`); containers whose command sends stdout or stderr to
+switches (`disable-access-log`, `disable-http-access-log`, `disable-stream-access-log`,
+`access-log-path`, `http-access-log-path` or `stream-access-log-path` set to /dev/null,
+the Ingress annotation `enable-access-log: "false"`, and the F5 NGINX Ingress
+Controller's `access-log-off`); containers whose command sends stdout or stderr to
 /dev/null; logs written to files on an emptyDir that nothing else reads; Docker's `none`
 log driver (daemon.json, docker-compose, `--log-driver none`); and images whose
 Dockerfile bakes any of this in (a COPY of such an nginx config, /dev/null log links).
 An nginx log switched off inside a `location` block (typically a health check) silences
-one path, not the server: it is reported at low severity.
+one path, not the server: it is reported at low severity. As nginx reads them, several
+`access_log`s on one level all write, so one to /dev/null beside one that writes
+somewhere is not reported, while `access_log off` cancels them all; `error_log off` is not
+a switch but a file named `off` inside the container, and is reported.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from logwarden.posture.checks.base import Check
+from logwarden.posture.inputs.dockerfile import copy_sources
 from logwarden.posture.model import Directive, Inventory, NginxConfig, Where, pod_specs
 from logwarden.records import Finding
 
@@ -110,17 +118,34 @@ CHECKS = (
 )
 
 _REDIRECT = re.compile(r"(?:^|[\s;&|(])(&|[12])?>>?\s*/dev/null\b")
-_LOG_LINK = re.compile(r"\bln\s+-\w*s\w*\s+/dev/null\s+(\S*log\S*)")
+_LOG_LINK = re.compile(r"\bln((?:\s+-[-\w]+)+)\s+/dev/null\s+(\S*log\S*)")
+#: where images keep nginx configuration (/etc/nginx, openresty's and bitnami's nginx/conf)
+_NGINX_CONF_DIR = re.compile(r"^/etc/nginx(/|$)|/nginx/conf(/|$)|/conf\.d/?$")
+_NGINX_DISCARD_LINE = re.compile(
+    r"""^\s*(?:access_log|error_log)\s+["']?(?:off|/dev/null)["']?\s*[;\s]"""
+)
 _LOG_PATH = re.compile(r"(^|/)(var/log|logs?)(/|$)")
 
 
 def discarding_directives(cfg: NginxConfig) -> Iterator[tuple[Directive, Check]]:
-    """The directives of `cfg` that throw logs away, with the check each one fails."""
+    """The directives of `cfg` that throw logs away, with the check each one fails.
+
+    As nginx reads them: several `access_log`s on one level all write, so one to
+    /dev/null beside one that writes somewhere discards nothing, while `access_log off`
+    cancels every `access_log` of its level. `error_log off` is not a switch: it writes to
+    a file named `off`, inside the container, where no log agent reads it."""
+    writing = {
+        d.block
+        for d in cfg.directives
+        if d.name == "access_log" and d.args and d.args[0] not in ("off", "/dev/null")
+    }
     for d in cfg.directives:
         target = d.args[0] if d.args else ""
-        if d.name == "access_log" and target in ("off", "/dev/null"):
+        if d.name == "access_log" and (
+            target == "off" or (target == "/dev/null" and d.block not in writing)
+        ):
             yield d, NGINX_ACCESS
-        elif d.name == "error_log" and target == "/dev/null":
+        elif d.name == "error_log" and target in ("/dev/null", "off"):
             yield d, NGINX_ERROR
 
 
@@ -133,6 +158,8 @@ def run(inv: Inventory) -> Iterator[Finding]:
         for d, check in found:
             where = Where(cfg.file, d.line, cfg.object)
             inside = f" (in {cfg.object})" if cfg.object else ""
+            if d.name == "error_log" and d.args[0] == "off":
+                inside += " (not a switch: nginx writes a file named 'off')"
             if "location" in d.context:
                 # one path only (often a health check): a blind spot, not a silenced server
                 yield check.at(
@@ -149,25 +176,51 @@ def run(inv: Inventory) -> Iterator[Finding]:
     yield from _dockerfiles(inv, baked)
 
 
+#: ingress-nginx ConfigMap keys (and the F5 NGINX Ingress Controller's `access-log-off`)
+#: that discard a log, with the severity: `stream` is TCP/UDP proxying only
+_INGRESS_SWITCHES = (
+    ("disable-access-log", "true", "high"),
+    ("enable-access-log", "false", "high"),  # the annotation's name, also seen as a key
+    ("disable-http-access-log", "true", "high"),
+    ("disable-stream-access-log", "true", "medium"),
+    ("access-log-off", "true", "high"),
+    ("access-log-path", "/dev/null", "high"),
+    ("http-access-log-path", "/dev/null", "high"),
+    ("stream-access-log-path", "/dev/null", "medium"),
+    ("error-log-path", "/dev/null", "high"),
+)
+#: what Go's strconv.ParseBool reads, as both controllers parse their booleans
+_GO_BOOL = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), "true"),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), "false"),
+}
+
+
+def _setting(value: object) -> str:
+    text = str(value).strip()
+    return _GO_BOOL.get(text, text)
+
+
 def _ingress(inv: Inventory) -> Iterator[Finding]:
     for obj in inv.of_kind("ConfigMap"):
         data = obj.data.get("data")
         if not isinstance(data, dict):
             continue
-        for key, bad in (
-            ("disable-access-log", "true"),
-            ("enable-access-log", "false"),
-            ("access-log-path", "/dev/null"),
-            ("error-log-path", "/dev/null"),
-        ):
-            if str(data.get(key, "")).strip().lower() == bad:
-                yield INGRESS.at(obj.where(("data", key)), f'{key}: "{data[key]}" in {obj.ref}')
+        for key, bad, severity in _INGRESS_SWITCHES:
+            if key in data and _setting(data[key]) == bad:
+                yield INGRESS.at(
+                    obj.where(("data", key)),
+                    f'{key}: "{data[key]}" in {obj.ref}',
+                    severity=severity,
+                )
     for obj in inv.of_kind("Ingress"):
         meta = obj.data.get("metadata") or {}
         annotations = meta.get("annotations") if isinstance(meta, dict) else None
         key = "nginx.ingress.kubernetes.io/enable-access-log"
-        if isinstance(annotations, dict) and str(annotations.get(key, "")).lower() == "false":
-            yield INGRESS.at(obj.where(("metadata", "annotations", key)), f'{key}: "false"')
+        if isinstance(annotations, dict) and _setting(annotations.get(key, "")) == "false":
+            yield INGRESS.at(
+                obj.where(("metadata", "annotations", key)), f'{key}: "{annotations[key]}"'
+            )
 
 
 def _strings(container: dict[str, Any]) -> Iterator[tuple[str, tuple[str, int]]]:
@@ -252,35 +305,71 @@ def _docker(inv: Inventory) -> Iterator[Finding]:
 
 def _dockerfiles(inv: Inventory, discarding: dict[str, list[Directive]]) -> Iterator[Finding]:
     for df in inv.dockerfiles:
-        for instruction, value, line in df.instructions:
-            where = Where(df.file, line)
-            if instruction in ("COPY", "ADD"):
-                for src, bad in _copied(df.file, value, discarding):
+        for ins in df.instructions:
+            where = Where(df.file, ins.line)
+            body = [(ins.body_line + i, text) for i, text in enumerate(ins.heredoc)]
+            if ins.name in ("COPY", "ADD"):
+                for src, bad in _copied(df.file, ins.value, discarding):
                     lines = ", ".join(f"{d.name} {' '.join(d.args)} (line {d.line})" for d in bad)
-                    yield IMAGE_DISCARDS.at(where, f"{instruction} {src} bakes in {lines}")
-            elif instruction == "RUN":
-                for m in _LOG_LINK.finditer(value):
-                    yield IMAGE_DISCARDS.at(where, f"links {m.group(1)} to /dev/null")
-            elif instruction in ("CMD", "ENTRYPOINT") and (severity := _redirect_severity(value)):
+                    yield IMAGE_DISCARDS.at(where, f"{ins.name} {src} bakes in {lines}")
+                for line, text in body:  # a configuration written by a here-document
+                    if _NGINX_DISCARD_LINE.search(text):
+                        yield IMAGE_DISCARDS.at(
+                            Where(df.file, line), f"{ins.name} here-document: {text.strip()}"
+                        )
+            elif ins.name == "RUN":
+                for line, text in [(ins.line, ins.value), *body]:
+                    for target in _log_links(text):
+                        yield IMAGE_DISCARDS.at(
+                            Where(df.file, line), f"links {target} to /dev/null"
+                        )
+            elif ins.name in ("CMD", "ENTRYPOINT") and (severity := _redirect_severity(ins.value)):
                 yield DEV_NULL_COMMAND.at(
-                    where, f"{instruction} {value.strip()}", severity=severity
+                    where, f"{ins.name} {ins.value.strip()}", severity=severity
                 )
+
+
+def _log_links(text: str) -> Iterator[str]:
+    """The log files `text` links to /dev/null with `ln -s` (`-sf`, `-s -f`, `--symbolic`)."""
+    for m in _LOG_LINK.finditer(text):
+        options = m.group(1).split()
+        if any(o == "--symbolic" or (not o.startswith("--") and "s" in o) for o in options):
+            yield m.group(2)
 
 
 def _copied(
     dockerfile: str, value: str, discarding: dict[str, list[Directive]]
 ) -> Iterator[tuple[str, list[Directive]]]:
-    parts = [p for p in value.split() if not p.startswith("--")]
-    if "--from" in value or len(parts) < 2:
+    """The discarding nginx files a COPY or ADD takes into the image: a file by its path,
+    and, when the destination is nginx's, the files of a directory or glob."""
+    parsed = copy_sources(value)
+    if parsed is None:
         return
+    sources, destination = parsed
+    whole = _NGINX_CONF_DIR.search(destination) is not None  # a directory or glob, too
     roots = []
     here = os.path.dirname(os.path.realpath(dockerfile))
     for _ in range(4):  # the build context is the Dockerfile's directory or an ancestor
         roots.append(here)
         here = os.path.dirname(here)
-    for src in parts[:-1]:
+    for src in sources:
+        if "\x00" in src:
+            continue  # not a path: the Dockerfile is broken, and Docker says so
         for root in roots:
             full = os.path.realpath(os.path.join(root, src))
             if full in discarding:
                 yield src, discarding[full]
+                break
+            if not whole:
+                continue
+            if glob.has_magic(src):
+                pattern = os.path.normpath(os.path.join(root, src))
+                matched = sorted(k for k in discarding if fnmatch.fnmatchcase(k, pattern))
+            elif os.path.isdir(full):
+                matched = sorted(k for k in discarding if k.startswith(full + os.sep))
+            else:
+                continue
+            for key in matched:
+                yield os.path.relpath(key, root), discarding[key]
+            if matched:
                 break

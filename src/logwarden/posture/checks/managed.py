@@ -107,7 +107,10 @@ def _eks(doc: CloudDoc) -> Iterator[Finding]:
 def _aks(inv: Inventory) -> Iterator[Finding]:
     settings = [d for d in inv.cloud if d.provider == "aks-diagnostics"]
     clusters = [d for d in inv.cloud if d.provider == "aks"]
+    # a setting Terraform computes (noted by the input) may export kube-audit: not judged
+    unknown = [s for s in settings if s.facts.get("unknown")]
     covered = {s.facts["cluster"] for s in settings if s.facts["categories"] & _AKS_AUDIT}
+    covered |= {s.facts["cluster"] for s in unknown}
     for cluster in clusters:
         if cluster.name not in covered and not (len(clusters) == 1 and "" in covered):
             yield AKS.at(
@@ -116,7 +119,7 @@ def _aks(inv: Inventory) -> Iterator[Finding]:
                 "kube-audit-admin",
             )
     for setting in settings:
-        if not setting.facts["categories"] & _AKS_AUDIT:
+        if setting not in unknown and not setting.facts["categories"] & _AKS_AUDIT:
             cats = ", ".join(sorted(setting.facts["categories"])) or "none"
             yield AKS.at(
                 setting.where,

@@ -5,45 +5,62 @@ Recognised by name: YAML and JSON (`.yaml`, `.yml`, `.json`: Kubernetes manifest
 cloud JSON), nginx configuration (`nginx.conf` and `.conf` files that read like nginx),
 Dockerfiles (`Dockerfile`, `Dockerfile.*`, `*.dockerfile`, `Containerfile`), Terraform
 (`.tf`), and shell scripts and systemd units (`.sh`, `.service`) for Docker's
-`--log-driver none`. Hidden files and directories are skipped. A file (or directory) that
-cannot be read or parsed is reported as ``file:line: reason`` and counted; the scan goes
-on.
+`--log-driver none`. Hidden files and directories are skipped; a symbolic link to a
+directory inside a tree is noted and not followed. A file (or directory) that cannot be
+read or parsed is reported as ``file:line: reason`` and counted, and so is one that is
+not a regular file (a FIFO would block, a device never end) or is larger than
+`MAX_FILE_BYTES`; the scan goes on.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 
+from logwarden.posture.inputs.dockerfile import read_dockerfile
 from logwarden.posture.inputs.documents import read_documents
 from logwarden.posture.inputs.nginx import NginxParser, looks_like_nginx
-from logwarden.posture.model import Dockerfile, Inventory, TextHit
+from logwarden.posture.model import Inventory, TextHit
 
-__all__ = ["collect", "walk"]
+__all__ = ["MAX_FILE_BYTES", "collect", "walk"]
 
+#: larger files are reported and not read: parsed, a YAML file takes ~50 times its size
+MAX_FILE_BYTES = 32 * 1024 * 1024
 _YAML = (".yaml", ".yml", ".json")
 _LOG_DRIVER_NONE = re.compile(r"--log-driver(?:=|\s+)[\"']?none\b")
 
 
+def _reason(exc: OSError) -> str:
+    return f"cannot read: {(exc.strerror or str(exc)).lower()}"
+
+
 def walk(paths: Iterable[str], inv: Inventory) -> Iterator[str]:
-    """Every file under `paths`, sorted within each directory; hidden entries skipped."""
+    """Every file under `paths`, sorted within each directory; hidden entries skipped.
+    Symbolic links to directories inside a tree are not followed (a link may loop or lead
+    anywhere): each is noted, and scanned when named itself."""
     for path in paths:
-        if os.path.isdir(path):
-
-            def unreadable(exc: OSError) -> None:
-                reason = (exc.strerror or str(exc)).lower()
-                inv.rejects.report(str(exc.filename), f"cannot read: {reason}")
-
-            for root, dirs, files in os.walk(path, onerror=unreadable):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield os.path.join(root, name)
-        elif os.path.exists(path):
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError as exc:  # missing, a broken link, a symlink loop, no permission
+            inv.rejects.report(path, _reason(exc))
+            continue
+        if not is_dir:
             yield path
-        else:
-            inv.rejects.report(path, "cannot read: no such file or directory")
+            continue
+
+        def unreadable(exc: OSError) -> None:
+            inv.rejects.report(str(exc.filename), _reason(exc))
+
+        for root, dirs, files in os.walk(path, onerror=unreadable):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for link in (os.path.join(root, d) for d in dirs):
+                if os.path.islink(link):
+                    inv.notes.append(f"{link}: a symbolic link to a directory: not followed")
+            for name in sorted(files):
+                if not name.startswith("."):
+                    yield os.path.join(root, name)
 
 
 def _kind_of(name: str) -> str | None:
@@ -71,14 +88,8 @@ def collect(paths: Iterable[str], inv: Inventory) -> Inventory:
             kind = _kind_of(os.path.basename(path))
             if kind is None:
                 continue
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
-            except UnicodeDecodeError:
-                inv.rejects.report(path, "cannot read: not UTF-8 text")
-                continue
-            except OSError as exc:
-                inv.rejects.report(path, f"cannot read: {(exc.strerror or str(exc)).lower()}")
+            text = _read(path, inv)
+            if text is None:
                 continue
             inv.files += 1
             if kind == "documents":
@@ -87,7 +98,7 @@ def collect(paths: Iterable[str], inv: Inventory) -> Inventory:
                 if looks_like_nginx(text):
                     nginx.add_file(path, inv)
             elif kind == "dockerfile":
-                _dockerfile(path, text, inv)
+                read_dockerfile(path, text, inv)
             elif kind == "terraform":
                 _terraform(path, text, inv)
             else:
@@ -97,23 +108,29 @@ def collect(paths: Iterable[str], inv: Inventory) -> Inventory:
     return inv
 
 
-def _dockerfile(path: str, text: str, inv: Inventory) -> None:
-    import io
-
-    from dockerfile_parse import DockerfileParser
-
+def _read(path: str, inv: Inventory) -> str | None:
+    """The text of `path`, or None when it is reported: not a regular file (a FIFO or a
+    device would block or never end), larger than `MAX_FILE_BYTES`, unreadable, or not
+    UTF-8."""
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                inv.rejects.report(path, "cannot read: not a regular file")
+                return None
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        inv.rejects.report(path, _reason(exc))
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        inv.rejects.report(path, f"not read: larger than {limit} MiB (split it)")
+        return None
     try:
-        parser = DockerfileParser(fileobj=io.BytesIO(text.encode()), env_replace=False)
-        structure = parser.structure
-    except Exception as exc:  # dockerfile-parse raises plain exceptions; translated here
-        inv.rejects.report(path, f"not a readable Dockerfile: {exc}")
-        return
-    inv.dockerfiles.append(
-        Dockerfile(
-            path,
-            [(str(s["instruction"]), str(s["value"]), int(s["startline"]) + 1) for s in structure],
-        )
-    )
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        inv.rejects.report(path, "cannot read: not UTF-8 text")
+        return None
 
 
 def _terraform(path: str, text: str, inv: Inventory) -> None:

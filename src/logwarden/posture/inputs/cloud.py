@@ -8,8 +8,11 @@ JSON, as the clouds' CLIs print it:
 * GKE: `gcloud container clusters describe --format=json` (`loggingService`, `loggingConfig`).
 
 Terraform (`.tf`, parsed by python-hcl2): `aws_eks_cluster.enabled_cluster_log_types`,
-`azurerm_kubernetes_cluster` with `azurerm_monitor_diagnostic_setting`, and
-`google_container_cluster.logging_service` / `logging_config`.
+`azurerm_kubernetes_cluster` with `azurerm_monitor_diagnostic_setting` (its `enabled_log`
+and `log` blocks, and `dynamic` ones iterating over a literal list), and
+`google_container_cluster.logging_service` / `logging_config`. A value Terraform computes
+(`var.log_types`, a `for_each` over a variable) is not in the file: it is noted, and the
+setting is not judged on it.
 """
 
 from __future__ import annotations
@@ -153,18 +156,50 @@ def _aks_setting(data: dict[str, Any], where: Where, inv: Inventory) -> None:
     )
 
 
-def _line_of(text: str, pattern: str, start: int = 0) -> int | None:
-    m = re.compile(pattern, re.MULTILINE).search(text, start)
+def _line_of(text: str, pattern: str, start: int = 0, end: int | None = None) -> int | None:
+    m = re.compile(pattern, re.MULTILINE).search(text, start, len(text) if end is None else end)
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
-def _block_start(text: str, rtype: str, name: str) -> int:
+#: the next top-level block (unindented, opening a brace: not a `provider = ...` argument)
+_TOP_BLOCK = re.compile(
+    r"^(?:resource|data|module|variable|output|locals|provider|terraform|moved|import|check|"
+    r"removed)\b[^=\n]*\{",
+    re.MULTILINE,
+)
+
+
+def _block_span(text: str, rtype: str, name: str) -> tuple[int, int]:
+    """Where the block of resource `rtype.name` starts, and where the next block does."""
     m = re.search(rf'^\s*resource\s+"{rtype}"\s+"{re.escape(name)}"', text, re.MULTILINE)
-    return m.start() if m else 0
+    start = m.start() if m else 0
+    after = _TOP_BLOCK.search(text, m.end()) if m else None
+    return start, after.start() if after else len(text)
+
+
+def _expression(value: Any) -> bool:
+    """A value Terraform computes (`var.x`, `local.y`, a function): unknown to the scan."""
+    return isinstance(value, str) and "${" in value
+
+
+#: `toset([...])` / `tolist([...])` of literal strings, the usual `for_each`
+_LITERAL_SET = re.compile(r'^\$\{to(?:set|list)\(\[((?:\s*"[^"$]*"\s*,?)*)\]\)\}$')
+
+
+def _literal_list(value: Any) -> list[str] | None:
+    """The strings of a literal list (or `toset([...])` of literal strings); None when
+    Terraform computes them."""
+    if isinstance(value, list):
+        return None if any(_expression(v) for v in value) else [str(v) for v in value]
+    if isinstance(value, str) and (m := _LITERAL_SET.match(value)):
+        return re.findall(r'"([^"]*)"', m.group(1))
+    return None
 
 
 def from_terraform(path: str, text: str, data: dict[str, Any], inv: Inventory) -> None:
-    """Add the managed clusters and diagnostic settings declared in one `.tf` file."""
+    """Add the managed clusters and diagnostic settings declared in one `.tf` file. A
+    setting Terraform computes (`var.x`, a function of other resources) is noted and not
+    judged: its value is not in the file."""
     for block in data.get("resource") or []:
         for rtype, named in (block or {}).items():
             for name, body in (named or {}).items():
@@ -175,19 +210,31 @@ def from_terraform(path: str, text: str, data: dict[str, Any], inv: Inventory) -
 def _tf_resource(
     path: str, text: str, rtype: str, name: str, body: dict[str, Any], inv: Inventory
 ) -> None:
-    start = _block_start(text, rtype, name)
+    start, end = _block_span(text, rtype, name)
     head = _line_of(text, r"^", start) or 1
     obj = f"{rtype}.{name}"
 
     def where(attr: str) -> Where:
-        return Where(path, _line_of(text, rf"^\s*{attr}\b", start) or head, obj)
+        return Where(path, _line_of(text, rf"^\s*{attr}\b", start, end) or head, obj)
+
+    def computed(attr: str) -> None:
+        inv.notes.append(
+            f"{path}:{where(attr).line}: {obj}.{attr} is computed by Terraform: what it "
+            "sets is not in the file, and not judged"
+        )
 
     errors = inv.rejects.count
     found: CloudDoc | None = None
     if rtype == "aws_eks_cluster":
         attr = "enabled_cluster_log_types"
-        types = _expect(body.get(attr), list, where(attr), f"{obj}.{attr}", inv)
-        found = CloudDoc("eks", obj, where(attr), {"enabled_types": {str(t) for t in types or []}})
+        raw = body.get(attr)
+        types = _literal_list(raw)
+        if types is None and (_expression(raw) or isinstance(raw, list)):
+            computed(attr)
+            return
+        if types is None:  # unset (no log types), or of a wrong type (reported)
+            types = _expect(raw, list, where(attr), f"{obj}.{attr}", inv) or []
+        found = CloudDoc("eks", obj, where(attr), {"enabled_types": set(types)})
     elif rtype == "azurerm_kubernetes_cluster":
         found = CloudDoc("aks", name, Where(path, head, obj), {"id": f"{obj}.id"})
     elif rtype == "azurerm_monitor_diagnostic_setting":
@@ -198,9 +245,14 @@ def _tf_resource(
                     for attr in ("category", "category_group"):
                         if entry.get(attr):
                             categories.add(str(entry[attr]))
+        dynamic = _dynamic_categories(body.get("dynamic"))
+        unknown = dynamic is None or any(_expression(c) for c in categories)
+        if unknown:
+            computed("dynamic" if dynamic is None else "category")
+        categories = {c for c in categories | (dynamic or set()) if not _expression(c)}
         target = str(body.get("target_resource_id", ""))
         m = re.search(r"azurerm_kubernetes_cluster\.([\w-]+)", target)
-        facts = {"categories": categories, "cluster": m.group(1) if m else ""}
+        facts = {"categories": categories, "cluster": m.group(1) if m else "", "unknown": unknown}
         found = CloudDoc("aks-diagnostics", obj, Where(path, head, obj), facts)
     elif rtype == "google_container_cluster":
         config = body.get("logging_config")
@@ -212,3 +264,30 @@ def _tf_resource(
         found = CloudDoc("gke", obj, where(attr), facts)
     if found is not None and inv.rejects.count == errors:  # a bad field: reported, not judged
         inv.cloud.append(found)
+
+
+def _dynamic_categories(dynamic: Any) -> set[str] | None:
+    """The categories of `dynamic "enabled_log"` (and `"log"`) blocks that iterate over a
+    literal list; None when one of them takes its categories from something computed."""
+    categories: set[str] = set()
+    for block in dynamic if isinstance(dynamic, list) else []:
+        for key, spec in (block if isinstance(block, dict) else {}).items():
+            if key not in ("enabled_log", "log") or not isinstance(spec, dict):
+                continue
+            items = _literal_list(spec.get("for_each"))
+            iterator = str(spec.get("iterator") or key)
+            contents = spec.get("content")
+            for content in contents if isinstance(contents, list) else []:
+                if not isinstance(content, dict) or content.get("enabled", True) is False:
+                    continue
+                for attr in ("category", "category_group"):
+                    value = content.get(attr)
+                    if value is None:
+                        continue
+                    if not _expression(value):
+                        categories.add(str(value))
+                    elif value == f"${{{iterator}.value}}" and items is not None:
+                        categories.update(items)
+                    else:
+                        return None
+    return categories

@@ -1,12 +1,13 @@
 """YAML and JSON inputs: multi-document files, `List` kinds, rendered Helm and kustomize output.
 
-Each document is composed with libyaml (the C loader) so the node tree, with its line
-marks, stays next to the plain data. A document is then classified by what it holds:
-a Kubernetes object (anything with `apiVersion` and `kind`, `List` items unpacked), a
-docker-compose file, a Docker daemon.json, or a managed cluster's cloud description
-(EKS describe-cluster, AKS diagnostic settings, GKE cluster). Objects that embed other
-configuration (nginx in ConfigMaps, ingress-nginx snippets, audit policies in ConfigMaps)
-are unpacked here too, with line numbers that point into the outer file.
+Each document is composed by `inputs.loader` (libyaml, with limits on aliases) so the
+node tree, with its line marks, stays next to the plain data. A document is then
+classified by what it holds: a Kubernetes object (anything with `apiVersion` and `kind`,
+`List` items unpacked), a docker-compose file, a Docker daemon.json, or a managed
+cluster's cloud description (EKS describe-cluster, AKS diagnostic settings, GKE cluster).
+Objects that embed other configuration (nginx in ConfigMaps, ingress-nginx snippets,
+audit policies in ConfigMaps) are unpacked here too, with line numbers that point into
+the outer file.
 """
 
 from __future__ import annotations
@@ -16,46 +17,51 @@ from typing import Any
 
 import yaml
 
-from logwarden.posture.inputs import cloud
+from logwarden.posture.inputs import cloud, loader
 from logwarden.posture.inputs.nginx import NginxParser
 from logwarden.posture.inputs.shapes import field_name, shape_errors
 from logwarden.posture.model import Inventory, K8sObject, Located
 
 __all__ = ["read_documents", "unpack_object"]
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NGINX_HINT = re.compile(r"\b(access_log|error_log)\b")
 #: a configuration can discard logs only if it says one of these; others need no parsing
-_DISCARD_HINT = re.compile(r"\baccess_log\s+off\b|/dev/null")
+_DISCARD_HINT = re.compile(r"""\b(?:access|error)_log\s+["']?off\b|/dev/null""")
 #: ingress-nginx's snippet keys (`http-snippet`, `server-snippet`, ...) and annotations
 #: (`nginx.ingress.kubernetes.io/configuration-snippet`, ...) hold raw nginx configuration
 _SNIPPET = "-snippet"
 _ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io/"
-#: a value that does not parse is still reported as a broken Policy when it says this
-_POLICY_HINT = re.compile(r"""^\s*["']?kind["']?\s*:\s*["']?Policy\b""", re.MULTILINE)
+#: configuration kept in ConfigMap values: kind -> its API group
+_EMBEDDED = {
+    "Policy": "audit.k8s.io",
+    "ClusterConfiguration": "kubeadm.k8s.io",
+    "KubeletConfiguration": "kubelet.config.k8s.io",
+}
+_WHAT = {
+    "Policy": "audit policy",
+    "ClusterConfiguration": "kubeadm configuration",
+    "KubeletConfiguration": "kubelet configuration",
+}
+#: a value that does not parse is still reported as broken configuration when it says this
+_KIND_HINT = re.compile(
+    r"""^\s*["']?kind["']?\s*:\s*["']?(Policy|ClusterConfiguration|KubeletConfiguration)\b""",
+    re.MULTILINE,
+)
 _SKIPPED_KINDS = {"Kustomization", "Component", "HelmRelease"}
 
 
 def _load(text: str, file: str, inv: Inventory) -> list[tuple[Any, yaml.Node]] | None:
-    loader = _Loader(text)
-    docs: list[tuple[Any, yaml.Node]] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                docs.append((loader.construct_document(node), node))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if "{{" in text:
+        json = file.lower().endswith(".json")
+        return loader.load_all(loader.join_surrogates(text) if json else text)
+    except loader.YamlError as exc:
+        if exc.syntax and "{{" in text:
             inv.notes.append(f"{file}: skipped: an unrendered template (render it first)")
             return None
-        inv.rejects.report(f"{file}{line}", f"not valid YAML or JSON: {problem}")
+        line = f":{exc.line}" if exc.line is not None else ""
+        what = "not valid YAML or JSON" if exc.syntax else "refused"
+        inv.rejects.report(f"{file}{line}", f"{what}: {exc.problem}")
         return None
-    finally:
-        loader.dispose()
-    return docs
 
 
 def read_documents(path: str, text: str, inv: Inventory, nginx: NginxParser) -> None:
@@ -174,51 +180,49 @@ def _unpack_configmap(obj: K8sObject, inv: Inventory, nginx: NginxParser) -> Non
         if nginx_like and _NGINX_HINT.search(value) and _DISCARD_HINT.search(value):
             origin = "snippet" if key.endswith(_SNIPPET) else "configmap"
             nginx.add_text(value, obj, path, origin, inv)
-        elif _holds_policy(value):
-            _unpack_policy(obj, path, value, inv)
+        else:
+            _unpack_embedded(obj, path, value, inv, nginx)
 
 
-def _holds_policy(text: str) -> bool:
-    """A ConfigMap value holding an audit Policy, as YAML or JSON (which YAML reads too),
-    however its `kind` and `apiVersion` are quoted. A value that is not valid YAML but says
-    `kind: Policy` is taken too, so that its error is reported rather than dropped."""
-    if "Policy" not in text or "audit.k8s.io" not in text:
-        return False  # cheap: most values (scripts, nginx, properties) are never parsed
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return _POLICY_HINT.search(text) is not None
-    if not isinstance(data, dict):
-        return False
-    version = data.get("apiVersion")
-    return (
-        data.get("kind") == "Policy"
-        and isinstance(version, str)
-        and version.startswith("audit.k8s.io/")
-    )
-
-
-def _unpack_policy(obj: K8sObject, path: tuple[str, str], text: str, inv: Inventory) -> None:
-    """An audit Policy kept in a ConfigMap value: a Policy object whose lines point into it."""
-    offset = (obj.text_line(path, 0) or 1) - 1
-    loader = _Loader(text)
+def _unpack_embedded(
+    obj: K8sObject, path: tuple[str, str], text: str, inv: Inventory, nginx: NginxParser
+) -> None:
+    """Configuration kept in a ConfigMap value (YAML or JSON, however its `kind` and
+    `apiVersion` are quoted): an audit Policy, kubeadm's ClusterConfiguration
+    (`kube-system/kubeadm-config`) or a KubeletConfiguration (`kube-system/kubelet-config`),
+    added as an object whose lines point into the ConfigMap's file. A value that is not
+    valid YAML but says `kind: Policy` (or another of these kinds) is reported."""
+    kinds = [k for k, group in _EMBEDDED.items() if k in text and group in text]
+    if not kinds:
+        return  # cheap: most values (scripts, nginx, properties) are never parsed
     try:  # parsed once: the node (for lines) and the data built from it
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = obj.text_line(path, mark.line) if mark is not None else obj.line(path)
+        data, node = loader.load(text)
+    except loader.YamlError as exc:
+        hint = _KIND_HINT.search(text)
+        if hint is None:
+            return
+        line = obj.text_line(path, exc.line - 1) if exc.line is not None else obj.line(path)
         place = obj.file or f"live: {obj.ref}"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         inv.rejects.report(
             f"{place}:{line}" if obj.file else place,
-            f"audit policy in {obj.ref} {path[-1]}: not valid YAML: {problem}",
+            f"{_WHAT[hint.group(1)]} in {obj.ref} {path[-1]}: "
+            f"{'not valid YAML' if exc.syntax else 'refused'}: {exc.problem}",
         )
         return
-    finally:
-        loader.dispose()
-    if isinstance(data, dict):
-        policy = _object(data, node, obj.file)
-        policy.line_offset = offset
-        policy.embedded_in = obj.ref
-        inv.objects.append(policy)
+    if not isinstance(data, dict):
+        return
+    kind, version = data.get("kind"), data.get("apiVersion")
+    if not (
+        isinstance(kind, str)
+        and kind in _EMBEDDED
+        and isinstance(version, str)
+        and version.startswith(_EMBEDDED[kind] + "/")
+    ):
+        return
+    embedded = _object(data, node, obj.file)
+    embedded.line_offset = (obj.text_line(path, 0) or 1) - 1
+    embedded.embedded_in = obj.ref
+    if kind == "Policy":
+        inv.objects.append(embedded)  # validated as the apiserver does, by the policy check
+    else:
+        unpack_object(embedded, inv, nginx)

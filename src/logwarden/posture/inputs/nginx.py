@@ -9,26 +9,32 @@ every file is scanned on its own, and a snippet is checked without its surroundi
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from logwarden.posture.model import Directive, Inventory, K8sObject, NginxConfig
 
 __all__ = ["NginxParser", "looks_like_nginx"]
 
-_NGINX_WORDS = re.compile(
-    r"^\s*(server|http|events|location|upstream|access_log|error_log|worker_processes|"
-    r"listen|server_name|proxy_pass|log_format)\b",
+#: an nginx statement: a block opened on its line, or a simple directive ended by ';' there.
+#: A line that only starts with one of the words is not enough: a kubeconfig
+#: (`/etc/kubernetes/admin.conf`) says `server: https://...`, ntp.conf `server pool.org`.
+_NGINX_STATEMENT = re.compile(
+    r"^[ \t]*(?:(?:http|events|server|location|upstream|stream|map|if)\b[^\n;{}]*\{"
+    r"|(?:access_log|error_log|worker_processes|listen|server_name|proxy_pass|log_format|"
+    r"include|root|return|add_header)[ \t]+[^\n;{}]*;)",
     re.MULTILINE,
 )
 
 
 def looks_like_nginx(text: str) -> bool:
     """True when a `.conf` file reads like nginx configuration rather than another format."""
-    return _NGINX_WORDS.search(text) is not None
+    return _NGINX_STATEMENT.search(text) is not None
 
 
 class NginxParser:
@@ -61,7 +67,7 @@ class NginxParser:
             self._tmp = tempfile.mkdtemp(prefix="logwarden-nginx-")
         self._count += 1
         tmp = os.path.join(self._tmp, f"{self._count}.conf")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8", errors="replace") as fh:  # a lone surrogate
             fh.write(text)
         first = obj.text_line(path, 0)
         shift = (first - 1) if first is not None and obj.file is not None else None
@@ -118,13 +124,20 @@ class NginxParser:
 
 
 def _flatten(
-    parsed: list[dict[str, Any]], context: tuple[str, ...], shift: int | None, out: list[Directive]
+    parsed: list[dict[str, Any]],
+    context: tuple[str, ...],
+    shift: int | None,
+    out: list[Directive],
+    blocks: Iterator[int] | None = None,
+    block: int = 0,
 ) -> None:
+    blocks = blocks if blocks is not None else itertools.count(1)
     for stmt in parsed:
         name = stmt.get("directive", "")
         line = stmt.get("line")
         line = None if shift is None or line is None else line + shift
-        out.append(Directive(name, [str(a) for a in stmt.get("args", [])], line, context))
-        block = stmt.get("block")
-        if block:
-            _flatten(block, (*context, name), shift, out)
+        args = [str(a) for a in stmt.get("args", [])]
+        out.append(Directive(name, args, line, context, block))
+        inner = stmt.get("block")
+        if inner:
+            _flatten(inner, (*context, name), shift, out, blocks, next(blocks))

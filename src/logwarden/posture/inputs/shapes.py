@@ -57,6 +57,7 @@ _POD: tuple[tuple[Pattern, Any], ...] = (
     (("volumes", "*", "hostPath"), dict),
     (("tolerations",), list),
     (("tolerations", "*"), dict),
+    *((("tolerations", "*", k), str) for k in ("key", "operator", "effect")),
 )
 
 _RULES: tuple[tuple[Pattern, Any], ...] = (
