@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_detect
 from detect.sigma.events import edit, trace, write_events
+from logwarden.detect.correlation import Correlator
 from logwarden.detect.engine import Engine
 from logwarden.detect.rulesets import load_rules
 from logwarden.errors import RuleError
@@ -270,13 +271,85 @@ def test_expired_groups_are_evicted(tmp_path: Path) -> None:
     assert sum(len(g) for g in engine.correlators["k8s_audit"]._groups) == 1
 
 
-def test_an_unfinished_ordered_chain_keeps_only_its_window(tmp_path: Path) -> None:
+def test_an_unfinished_ordered_chain_keeps_only_its_latest_matches(tmp_path: Path) -> None:
     engine = _engine(tmp_path, TEMPORAL.format(kind="temporal_ordered"), lateness_ns=0)
-    for record in _records(tmp_path, [at(SECRET, 60 * i) for i in range(30)]):  # no exec
+    for record in _records(tmp_path, [at(SECRET, 60 * i) for i in range(60)]):  # no exec
         engine.process(record)
     (groups,) = [g for g in engine.correlators["k8s_audit"]._groups if g]
     (group,) = groups.values()
-    assert len(group.events) <= 6  # the reads of the last 5 minutes, not all 30
+    assert len(group.recent) <= 20  # the latest reads for its alert, not all 60
+
+
+def _correlator(tmp_path: Path, correlation: str, **kw: Any) -> Correlator:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(BASE + "---\n" + textwrap.dedent(correlation))
+    return Correlator(load_rules([str(rules)]).correlations, lambda _s, _v: (None, None), **kw)
+
+
+def _feed(correlator: Correlator, records: list[Any]) -> list[Any]:
+    return [a for r in records for a in correlator.observe(["Secret read"], r)]
+
+
+LONG_VALUE_COUNT = VALUE_COUNT.replace("timespan: 10m", "timespan: 1h")
+
+
+def test_a_flood_of_one_value_holds_no_more_than_its_values(tmp_path: Path) -> None:
+    # a, b, then 2,000 reads in namespace a within the hour, then c: three values, however
+    # many matches; what a group holds does not grow with the matches
+    namespaces = ["a", "b"] + ["a"] * 2000
+    events = [at(SECRET, i / 10, objectRef__namespace=n) for i, n in enumerate(namespaces)]
+    correlator = _correlator(tmp_path, LONG_VALUE_COUNT, lateness_ns=0, max_held=3)
+    records = _records(tmp_path, [*events, at(SECRET, 300, objectRef__namespace="c")])
+    assert _feed(correlator, records[:-1]) == []
+    (groups,) = correlator._groups
+    (group,) = groups.values()
+    assert len(group.seen or ()) == 2 and len(group.recent) <= 20
+    (alert,) = _feed(correlator, records[-1:])  # fires at once
+    assert alert.output_fields["count"] == 3 and correlator.crowded == 0
+    # the three values were each last seen from b's read (at 0.1 s) on
+    assert alert.output_fields["first_time"].startswith("2024-05-17T08:00:00.100")
+
+
+def test_a_window_judged_at_its_close_counts_without_holding_the_matches(tmp_path: Path) -> None:
+    not_five = EVENT_COUNT.replace("{gte: 3}", "{neq: 5}").replace("timespan: 1m", "timespan: 1h")
+    correlator = _correlator(tmp_path, not_five, lateness_ns=0, max_held=3)
+    records = _records(tmp_path, [at(SECRET, i / 10) for i in range(500)])
+    assert _feed(correlator, records) == []
+    (group,) = correlator._groups[0].values()
+    assert group.times is None and len(group.recent) <= 20
+    (alert,) = correlator.flush()
+    assert alert.output_fields["count"] == 500 and correlator.crowded == 0
+
+
+def test_past_max_held_values_the_oldest_is_dropped_and_counted(tmp_path: Path) -> None:
+    correlator = _correlator(tmp_path, LONG_VALUE_COUNT, lateness_ns=0, max_held=2)
+    events = [at(SECRET, i, objectRef__namespace=n) for i, n in enumerate("abcd")]
+    assert _feed(correlator, _records(tmp_path, events)) == []  # never more than 2 held
+    (group,) = correlator._groups[0].values()
+    assert list(group.seen or ()) == ["c", "d"] and correlator.crowded == 2
+    # a sliding event_count holds no more times than its threshold: that is not capped,
+    # so a threshold past max_held still fires
+    sliding = _correlator(tmp_path, EVENT_COUNT, lateness_ns=0, max_held=2)
+    (alert,) = _feed(sliding, _records(tmp_path, [at(SECRET, i) for i in range(3)]))
+    assert alert.rule == "Many reads" and sliding.crowded == 0
+
+
+def test_an_event_lacking_a_group_by_field_counts_in_no_group(tmp_path: Path) -> None:
+    # as Sigma backends do (Splunk's `stats count by user.username` leaves it out)
+    anonymous = [at(SECRET, s, user__username=None) for s in range(3)]
+    assert run(tmp_path, EVENT_COUNT, anonymous) == []
+    mixed = [at(SECRET, 0), *anonymous, at(SECRET, 4), at(SECRET, 5)]
+    (alert,) = run(tmp_path, EVENT_COUNT, mixed)
+    assert alert.output_fields["user.username"] == "minikube-user"
+    # the base rule still alerts when it generates
+    generating = EVENT_COUNT.replace(
+        "    condition: {gte: 3}", "    condition: {gte: 3}\n    generate: true"
+    )
+    assert [a.rule for a in run(tmp_path, generating, anonymous)] == ["Secret read"] * 3
+    namespaces = [
+        at(SECRET, s, user__username=None, objectRef__namespace=n) for s, n in enumerate("abc")
+    ]
+    assert run(tmp_path, VALUE_COUNT, namespaces) == []
 
 
 def test_a_correlation_of_a_rule_that_failed_to_load_is_an_error_not_a_crash(

@@ -320,6 +320,8 @@ def _print_summary(
         summary.add_row("too late for correlation", f"{engine.late:,}")
     if engine.overflow:
         summary.add_row("correlation groups dropped", f"{engine.overflow:,}")
+    if engine.crowded:
+        summary.add_row("correlation values dropped", f"{engine.crowded:,}")
     summary.add_row("alerts", f"{stats.alerts:,}")
     if stats.failed:
         summary.add_row("events the rules failed on", Text(f"{stats.failed:,}", style="red"))

@@ -26,16 +26,27 @@ only if a correlation that refers to it says `generate: true`, as base rules do.
 Replay is deterministic: matches are buffered and processed in event-time order once the
 watermark (the latest event time seen, minus the allowed lateness) has passed them, so
 events out of order by up to `lateness` give the same alerts as sorted input. A match
-older than the watermark is too late: it is counted (`late`), not used. State is bounded:
-groups whose window has passed are dropped, and past `max_groups` per correlation the least
-recently updated group is dropped and counted (`overflow`).
+older than the watermark is too late: it is counted (`late`), not used.
+
+An event that lacks one of a correlation's group-by fields is in none of its groups (as
+Sigma's backends leave out events whose group-by field is null): it does not count there.
+
+State is bounded. Groups whose window has passed are dropped, and past `max_groups` per
+correlation the least recently updated group is dropped and counted (`overflow`). Within a
+group, what is held does not grow with the matches: `event_count` keeps the number of
+matches (and, when its window slides, their times, which reach its threshold and fire),
+`value_count` and `temporal` each distinct value or rule with the time of its latest match,
+`temporal_ordered` a start time per position of its order; and each group keeps its
+latest matches for its alert. Past `max_held` distinct values (or rules) in a group the
+oldest is dropped and counted (`crowded`): only a condition that needs more than
+`max_held` of them is affected.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,6 +72,7 @@ _OPS: dict[str, Callable[[int, int], bool]] = {
 }
 _AT_ONCE = {"gt", "gte"}  # judged as matches arrive; the others when a window closes
 _NOTHING: list[Alert] = []  # returned when nothing is due (never appended to)
+_RECENT = 10  # the latest matches an alert names (a group holds up to twice as many)
 
 
 class _Event(msgspec.Struct, gc=False):
@@ -73,14 +85,22 @@ class _Event(msgspec.Struct, gc=False):
 
 
 class _Group(msgspec.Struct, gc=False):
-    events: deque[_Event]
+    #: the window's opening: the group's first match if judged at the close; in a sliding
+    #: window of values or rules, no later than the oldest time `seen` holds
     first_ns: int
-    last_ns: int = 0
-    # temporal_ordered: latest start time of a chain through position k
+    last_ns: int
+    #: the latest matches (the last `_RECENT` of them), for the alert: those since what it
+    #: counted began
+    recent: list[_Event] = msgspec.field(default_factory=list)
+    #: event_count: the matches of the window
+    count: int = 0
+    #: event_count judged at once: the times of the matches of the sliding window
+    times: deque[int] | None = None
+    #: value_count, temporal: each measured item (a value, a base rule) with the time of
+    #: its latest match, oldest first: the measure is the number of items
+    seen: OrderedDict[str, int] | None = None
+    #: temporal_ordered: latest start time of a chain through position k
     starts: list[int | None] = msgspec.field(default_factory=list)
-    #: how many events of the window hold each measured item (a value for value_count, a
-    #: base rule for temporal), so the measure is the number of keys: no pass over the window
-    tally: dict[str | None, int] = msgspec.field(default_factory=dict)
 
 
 def _text(value: Any) -> str | None:
@@ -94,7 +114,7 @@ def _text(value: Any) -> str | None:
 class _Plan:
     """What is fixed about one correlation, read on every match."""
 
-    __slots__ = ("at_once", "judge", "kind", "tallied", "timespan_ns")
+    __slots__ = ("at_once", "judge", "kind", "n_rules", "timespan_ns")
 
     def __init__(self, corr: Correlation) -> None:
         self.kind = corr.kind
@@ -102,8 +122,15 @@ class _Plan:
         self.at_once = corr.op in _AT_ONCE
         op, count = _OPS[corr.op], corr.count
         self.judge: Callable[[int], bool] = lambda n: op(n, count)
-        #: the tally's item of an event: its value (value_count) or its rule (temporal)
-        self.tallied = corr.kind in ("value_count", "temporal")
+        self.n_rules = len(corr.rules)
+
+    def group(self, t: int) -> _Group:
+        """A new group, its first match at `t`."""
+        if self.kind == "temporal_ordered":
+            return _Group(t, t, starts=[None] * self.n_rules)
+        if self.kind == "event_count":
+            return _Group(t, t, times=deque() if self.at_once else None)
+        return _Group(t, t, seen=OrderedDict())
 
 
 class Correlator:
@@ -121,6 +148,7 @@ class Correlator:
         *,
         lateness_ns: int = 5_000_000_000,
         max_groups: int = 100_000,
+        max_held: int = 10_000,
     ) -> None:
         self.correlations = list(correlations)
         self._plans = [_Plan(corr) for corr in self.correlations]
@@ -157,6 +185,7 @@ class Correlator:
         self._arrival = itertools.count()
         self._lateness = lateness_ns
         self._max_groups = max_groups
+        self._max_held = max_held
         self.watermark = -(1 << 62)
         self._next_scan = self.watermark
         #: the event time from which `advance` may have work: callers skip it before then
@@ -165,6 +194,8 @@ class Correlator:
         self.late = 0
         #: groups dropped because a correlation had `max_groups` of them
         self.overflow = 0
+        #: match times or distinct values dropped because a group held `max_held` of them
+        self.crowded = 0
 
     def _referenced(self, j: int, name: str) -> int:
         """The position of the correlation `name` that correlation `j` refers to."""
@@ -198,6 +229,8 @@ class Correlator:
         for rule in rules:
             for i, fields, value_of in self._feeds.get(rule, ()):
                 group = tuple([_text(f(record)) for f in fields])
+                if None in group:
+                    continue  # a group-by field it lacks: in no group (Sigma leaves it out)
                 if counted_in is not None and self._plans[i].kind == "event_count":
                     if (i, group) in counted_in:
                         continue
@@ -304,7 +337,7 @@ class Correlator:
     ) -> None:
         """A window closed: judge a condition that waits for the close."""
         plan = self._plans[i]
-        if plan.at_once or not group.events:
+        if plan.at_once:
             return
         n = self._measure(plan, group)
         if plan.judge(n):
@@ -320,60 +353,88 @@ class Correlator:
             if len(groups) >= self._max_groups:
                 groups.pop(next(iter(groups)))
                 self.overflow += 1
-            n_rules = len(self.correlations[i].rules)
-            group = _Group(deque(), t, starts=[None] * n_rules)
+            group = plan.group(t)
         groups[key] = group
         group.last_ns = t
-        if plan.kind == "temporal_ordered":
-            self._chain(i, groups, event, group, alerts)
-            return
-        events, tally = group.events, group.tally
-        events.append(event)
-        if plan.tallied:
-            item = event.value if plan.kind == "value_count" else event.rule
-            tally[item] = tally.get(item, 0) + 1
+        recent = group.recent
+        recent.append(event)
+        if len(recent) > 2 * _RECENT:  # trimmed now and then, to the latest `_RECENT`
+            del recent[:-_RECENT]
+        cutoff = t - plan.timespan_ns  # a sliding window holds what is at least this late
+        kind = plan.kind
+        if kind == "event_count":
+            group.count += 1  # (a fixed window needs no more)
+            if at_once:
+                self._slide(group, t, cutoff)
+        elif kind == "temporal_ordered":
+            self._chain(i, event, group, cutoff)
+        else:
+            self._see(plan, group, event, cutoff)
         if not at_once:
-            return
-        cutoff = t - plan.timespan_ns
-        while events and events[0].time_ns < cutoff:
-            gone = events.popleft()
-            if plan.tallied:
-                item = gone.value if plan.kind == "value_count" else gone.rule
-                left = tally[item] - 1
-                if left:
-                    tally[item] = left
-                else:
-                    del tally[item]
+            return  # judged when the window closes
         n = self._measure(plan, group)
         if plan.judge(n):
             del groups[key]
             self._matched(i, key, group, n, t, alerts)
 
+    def _slide(self, group: _Group, t: int, cutoff: int) -> None:
+        """event_count in a sliding window: a match at `t`; those before `cutoff` leave."""
+        times = group.times
+        assert times is not None  # made with the group
+        times.append(t)
+        while times[0] < cutoff:
+            times.popleft()
+        # no cap: the group fires (and starts over) at its threshold, so it holds no more
+        # times than the rule's own threshold
+        group.count = len(times)
+
+    def _see(self, plan: _Plan, group: _Group, event: _Event, cutoff: int) -> None:
+        """value_count, temporal: the event's value or rule seen at its time; a sliding
+        window forgets those last seen before `cutoff`."""
+        seen = group.seen
+        assert seen is not None  # made with the group
+        item = event.value if plan.kind == "value_count" else event.rule
+        if item is not None:  # a missing value is no value
+            seen[item] = event.time_ns
+            seen.move_to_end(item)
+            if len(seen) > self._max_held:
+                seen.popitem(last=False)
+                self.crowded += 1
+        if plan.at_once and group.first_ns < cutoff:  # (the oldest time only grows)
+            while seen and next(iter(seen.values())) < cutoff:
+                seen.popitem(last=False)
+            group.first_ns = next(iter(seen.values()), event.time_ns)
+
     @staticmethod
     def _measure(plan: _Plan, group: _Group) -> int:
         if plan.kind == "event_count":
-            return len(group.events)
-        if plan.kind == "value_count":  # distinct values; a missing one is no value
-            return len(group.tally) - (None in group.tally)
+            return group.count
         if plan.kind == "temporal_ordered":
             # how far the chain reaches: chains grow from the first position and the oldest
             # starts expire first, so the positions that hold a start are the first ones
             return len(group.starts) - group.starts.count(None)
-        return len(group.tally)  # temporal: distinct rules seen
+        return len(group.seen or ())  # distinct values (value_count), rules (temporal)
 
-    def _chain(
-        self,
-        i: int,
-        groups: dict[tuple[str | None, ...], _Group],
-        event: _Event,
-        group: _Group,
-        alerts: list[Alert],
-    ) -> None:
+    @staticmethod
+    def _first(plan: _Plan, group: _Group, n: int) -> int:
+        """When what the condition measured (`n`) began: the window's opening if judged at
+        its close; in a sliding window the oldest match counted, the oldest latest match of
+        a value or rule counted, or the start of the chain."""
+        if not plan.at_once:
+            return group.first_ns
+        if group.times:  # event_count
+            return group.times[0]
+        if plan.kind == "temporal_ordered":
+            start = group.starts[n - 1] if n else None
+            return start if start is not None else group.last_ns
+        return next(iter((group.seen or {}).values()), group.last_ns)
+
+    def _chain(self, i: int, event: _Event, group: _Group, cutoff: int) -> None:
         """temporal_ordered: extend the chains the event continues (latest start wins)."""
-        corr, plan = self.correlations[i], self._plans[i]
+        corr = self.correlations[i]
         t, starts = event.time_ns, group.starts
         for k in range(len(starts)):
-            if starts[k] is not None and t - starts[k] > corr.timespan_ns:  # type: ignore[operator]
+            if starts[k] is not None and starts[k] < cutoff:  # type: ignore[operator]
                 starts[k] = None
         positions = [k for k, name in enumerate(corr.rules) if name == event.rule]
         for k in reversed(positions):
@@ -381,16 +442,6 @@ class Correlator:
                 starts[0] = t
             elif starts[k - 1] is not None:
                 starts[k] = max(starts[k] or starts[k - 1], starts[k - 1])  # type: ignore[type-var]
-        events = group.events
-        events.append(event)
-        while events[0].time_ns < t - corr.timespan_ns:  # (bounded: no longer behind a chain)
-            events.popleft()
-        if not plan.at_once:
-            return  # judged when the window closes
-        n = self._measure(plan, group)
-        if plan.judge(n):
-            del groups[event.group]
-            self._matched(i, event.group, group, n, t, alerts)
 
     def _matched(
         self,
@@ -404,8 +455,10 @@ class Correlator:
         """The condition of correlation `i` held for the group `key` at `at_ns`: its alert,
         and a match of each correlation that refers to it."""
         if self._raises[i]:
-            alerts.append(correlation_alert(self.correlations[i], key, group.events, n))
-        last = group.events[-1]
+            first_ns = self._first(self._plans[i], group, n)
+            behind = [e for e in group.recent[-_RECENT:] if e.time_ns >= first_ns]
+            alerts.append(correlation_alert(self.correlations[i], key, behind, n, first_ns))
+        last = group.recent[-1]
         name = self.correlations[i].name
         for j, positions, counted in self._chains[i]:
             value = key[counted] if counted is not None else None

@@ -64,12 +64,11 @@ class Seen(Protocol):
 
 
 def correlation_alert(
-    corr: Correlation, key: tuple[str | None, ...], events: Sequence[Seen], n: int
+    corr: Correlation, key: tuple[str | None, ...], events: Sequence[Seen], n: int, first_ns: int
 ) -> Alert:
-    """The alert of `corr` for the group `key`: `events` are the matches behind it (in
-    time order), `n` what its condition measured."""
+    """The alert of `corr` for the group `key`: `events` are the latest matches behind it
+    (in time order), `n` what its condition measured, `first_ns` when that began."""
     last = events[-1]
-    first_ns = events[0].time_ns
     labels = dict(zip(corr.group_by, key, strict=True))
     shown = " ".join(f"{k}={v if v is not None else '<NA>'}" for k, v in labels.items())
     span = format_duration_ns(corr.timespan_ns)

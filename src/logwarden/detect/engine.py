@@ -216,6 +216,12 @@ class Engine:
         """Correlation groups dropped because a correlation had `max_groups` of them."""
         return sum(c.overflow for c in self.correlators.values())
 
+    @property
+    def crowded(self) -> int:
+        """Match times or distinct values dropped from correlation groups that held as many
+        as a group may (`Correlator`'s `max_held`)."""
+        return sum(c.crowded for c in self.correlators.values())
+
 
 def _alert_ids(source: str, view: Any) -> tuple[str | None, str | None]:
     fmt = FORMATS.get(source)
