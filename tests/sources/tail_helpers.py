@@ -2,7 +2,8 @@
 
 `rotate` does to a live log what kube-apiserver's lumberjack does (rename to
 ``<stem>-<UTC time><ext>``, create a new live file, gzip the backup and remove the plain
-one) or what logrotate does (``<name>.1``, ``<name>.2.gz``, ...). `RotatingWriter`
+one) or what logrotate does (``<name>.1``, ``<name>.2.gz``, ...; with ``dateext``,
+``<name>-<date>-<epoch ms>.gz``). `RotatingWriter`
 appends real lines at a steady pace from its own thread, sometimes in two writes (so the
 tail sees partial lines), and rotates every few lines. `Sink` is a fake `emit` (a batch is
 durable once it returns), `running` runs a source in a thread.
@@ -27,11 +28,16 @@ from logwarden.sources.log_file import LogFileSource
 _last_ms = 0
 
 
+def _now_ms() -> int:
+    """Milliseconds since the epoch, never the same twice."""
+    global _last_ms
+    _last_ms = max(time.time_ns() // 1_000_000, _last_ms + 1)
+    return _last_ms
+
+
 def lumberjack_name(live: Path) -> Path:
     """The backup name lumberjack gives `live` now (UTC, milliseconds, never repeated)."""
-    global _last_ms
-    ms = max(time.time_ns() // 1_000_000, _last_ms + 1)
-    _last_ms = ms
+    ms = _now_ms()
     stamp = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H-%M-%S")
     stem, ext = os.path.splitext(live.name)
     return live.with_name(f"{stem}-{stamp}.{ms % 1000:03d}{ext}")
@@ -53,8 +59,13 @@ def gzip_file(path: Path) -> Path:
 def rotate(live: Path, *, style: str = "lumberjack", compress: bool = True) -> Path:
     """Rotate `live` (which the caller must have closed) and create a new empty live file.
     Returns the backup's final path."""
-    if style == "lumberjack":
-        backup = lumberjack_name(live)
+    if style in {"lumberjack", "dateext"}:
+        if style == "lumberjack":
+            backup = lumberjack_name(live)
+        else:  # logrotate's dateext, with ``dateformat -%Y%m%d-%s`` in milliseconds
+            ms = _now_ms()
+            day = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y%m%d")
+            backup = live.with_name(f"{live.name}-{day}-{ms}")
         os.rename(live, backup)
         live.touch()
         return gzip_file(backup) if compress else backup

@@ -306,8 +306,12 @@ def test_new_pod_mid_run_and_namespace_filters(tmp_path: Path) -> None:
         sink.wait_for(4)
         time.sleep(0.05)
     assert sorted(r.view.log for r in sink.records) == ["a1", "a2", "b1", "c1"]
-    only = make(root, tmp_path / "state2", include_namespaces=["team-a", "kube-system"])
-    only.exclude_namespaces = frozenset({"kube-system"})
+    only = make(
+        root,
+        tmp_path / "state2",
+        include_namespaces=["team-a", "kube-system"],
+        exclude_namespaces=["kube-system"],  # excluding wins over including
+    )
     sink = Sink()
     with running(only, sink):
         sink.wait_for(2)
@@ -634,3 +638,43 @@ def test_a_backup_deleted_before_it_was_read_is_a_gap(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert [text for _, _, text in logs_of(sink.records)] == ["one", "three", "four"]
     assert rejects.count == source.gaps == 1 and "gone" in rejects.first[0].reason
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_an_empty_log_rotated_and_compressed_within_its_second_loses_nothing(
+    tmp_path: Path, restart: bool
+) -> None:
+    """An empty 0.log is rotated within the second it was opened in, its backup
+    compressed, and lines written to the new 0.log (while running, or while stopped).
+    The new lines come once. The empty file cannot be found again (no content to know it
+    by, a new inode once compressed, and a name stamped to the second, which cannot be
+    ordered against the millisecond it was opened at): it counts as gone, reported."""
+    root = tmp_path / "pods"
+    live = log_path(root, "default", "app", "main")
+    live.touch()
+    write(log_path(root, "default", "other", "main"), cri("other"))
+    state = tmp_path / "state"
+    rejects = Rejects()
+    sink = Sink()
+
+    def rotate_now() -> None:
+        compress(rotate(live, datetime.now().strftime("%Y%m%d-%H%M%S")))
+        write(live, cri("one") + cri("two"))
+
+    source = make(root, state, rejects=rejects)
+    with running(source, sink):
+        sink.wait_for(1)
+        if not restart:
+            rotate_now()
+            sink.wait_for(3)
+            time.sleep(0.1)  # nothing more comes
+    if restart:
+        rotate_now()
+        source = make(root, state, rejects=rejects)
+        with running(source, sink, resume_seq=1):
+            sink.wait_for(3)
+            time.sleep(0.1)
+    assert sorted(r.view.log for r in sink.records) == ["one", "other", "two"]
+    assert seqs(sink.records) == [1, 2, 3]
+    assert source.gaps <= 1 and rejects.count == source.gaps
+    assert all("gone" in item.reason for item in rejects.first)

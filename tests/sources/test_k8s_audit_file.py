@@ -4,7 +4,7 @@ real kill -9; every written line is emitted exactly once, in order, with seq 1..
 Audit lines are real captured events (audit2rbac's demo logs). Rotation is done the way
 kube-apiserver's lumberjack does it (rename to a timestamped backup, new live file, gzip
 the backup, remove the plain one) and the way logrotate does it (numbered backups,
-delaycompress; copytruncate).
+delaycompress; copytruncate), and by logrotate itself when it is installed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,7 @@ def state_of(state: Path) -> dict[str, object]:
 # --- rotation while tailing ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("style", ["lumberjack", "logrotate"])
+@pytest.mark.parametrize("style", ["lumberjack", "logrotate", "dateext"])
 def test_every_line_once_in_order_through_rotations(tmp_path: Path, style: str) -> None:
     live = tmp_path / "audit.log"
     live.touch()
@@ -76,7 +78,7 @@ def test_every_line_once_in_order_through_rotations(tmp_path: Path, style: str) 
     assert source.last_event_ns == sink.records[-1].received_ns
     assert all(r.source == "k8s_audit" and r.instance == "apiserver" for r in sink.records)
     backups = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".gz"))
-    assert len(backups) == (8 if style == "lumberjack" else 7)
+    assert len(backups) == (7 if style == "logrotate" else 8)
 
 
 def test_restart_mid_stream_with_rotations_while_down(tmp_path: Path) -> None:
@@ -136,6 +138,33 @@ def test_killed_in_emit_resumes_without_repeat_or_skip(tmp_path: Path) -> None:
     assert [r.seq for r in sink.records] == list(range(151, 401))
     assert lines == written
     assert source.rotations_seen == 1 and source.gaps == 0
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_dated_backup_made_while_stopped_is_read_to_its_end(
+    tmp_path: Path, compress: bool
+) -> None:
+    """logrotate with ``dateext`` (as Red Hat's distributions configure it) rotates the log
+    to audit.log-<date>-<time> while logwarden is stopped: the lines written to it after
+    the saved position are read from it, then the new live file."""
+    live = tmp_path / "audit.log"
+    state = tmp_path / "state"
+    append(live, AUDIT_LINES[:50])
+    first = Sink()
+    with running(make_source(live, state), first):
+        first.wait_for(50)
+    append(live, AUDIT_LINES[50:80])
+    backup = rotate(live, style="dateext", compress=compress)
+    assert backup.name.startswith("audit.log-")
+    append(live, AUDIT_LINES[80:100])
+    sink = Sink()
+    source = make_source(live, state)
+    with running(source, sink, resume_seq=50):
+        sink.wait_for(50)
+        time.sleep(0.05)  # nothing more comes
+    assert [r.raw for r in sink.records] == AUDIT_LINES[50:100]
+    assert [r.line for r in sink.records] == [*range(51, 81), *range(1, 21)]
+    assert source.gaps == 0 and source.rotations_seen == 1
 
 
 def test_deleted_backup_while_down_is_reported_and_reading_goes_on(tmp_path: Path) -> None:
@@ -266,14 +295,34 @@ def test_start_at_end_skips_what_is_there(tmp_path: Path) -> None:
     assert [r.seq for r in sink.records] == [1, 2]
 
 
+def test_start_at_end_holds_across_a_restart_before_the_first_record(tmp_path: Path) -> None:
+    """Started at the end, stopped before any line came: the lines written while stopped
+    are read by the next run (it does not start at the end again)."""
+    live = tmp_path / "audit.log"
+    state = tmp_path / "state"
+    append(live, AUDIT_LINES[:10])
+    first = make_source(live, state, start_at="end")
+    with running(first, Sink()):
+        wait = threading.Event()
+        while first.bytes_read < live.stat().st_size:  # positioned at the end
+            assert wait.wait(0.005) is False
+    new = append(live, AUDIT_LINES[10:15])
+    sink = Sink()
+    with running(make_source(live, state, start_at="end"), sink):
+        sink.wait_for(5)
+    assert [(r.raw, r.line) for r in sink.records] == new
+    assert [r.seq for r in sink.records] == [1, 2, 3, 4, 5]
+
+
 # --- copytruncate ---------------------------------------------------------------------------
 
 
 def _copytruncate_while_blocked(
-    tmp_path: Path, *, keep_copy: bool
+    tmp_path: Path, *, keep_copy: bool, end: int = 150
 ) -> tuple[Sink, Rejects, list[bytes]]:
     """Read 100 lines; while `emit` holds them, 20 more are written, the file is copied to
-    audit.log.1 and truncated, and 30 new lines are written."""
+    audit.log.1 and truncated, and new lines up to line `end` are written (from 270 on,
+    the file grows back past the point read)."""
     live = tmp_path / "audit.log"
     append(live, AUDIT_LINES[:100])
     sink = HeldSink()
@@ -286,10 +335,11 @@ def _copytruncate_while_blocked(
         os.truncate(live, 0)
         if not keep_copy:
             (tmp_path / "audit.log.1").unlink()
-        append(live, AUDIT_LINES[120:150])
+        append(live, AUDIT_LINES[120:end])
         sink.release()
-        sink.wait_for(150 if keep_copy else 130)
-    expected = AUDIT_LINES[:150] if keep_copy else AUDIT_LINES[:100] + AUDIT_LINES[120:150]
+        sink.wait_for(end if keep_copy else end - 20)
+        time.sleep(0.05)  # nothing more comes
+    expected = AUDIT_LINES[:end] if keep_copy else AUDIT_LINES[:100] + AUDIT_LINES[120:end]
     return sink, rejects, expected
 
 
@@ -308,6 +358,114 @@ def test_copytruncate_without_a_copy_rereads_from_the_start_and_says_so(tmp_path
     assert rejects.count == 1
     assert rejects.first[0].where == f"{tmp_path / 'audit.log'}:100"
     assert "may be lost" in rejects.first[0].reason
+
+
+@pytest.mark.parametrize("keep_copy", [True, False])
+def test_copytruncate_grown_back_past_the_point_read_between_two_polls(
+    tmp_path: Path, keep_copy: bool
+) -> None:
+    """A fast writer: after the truncation the file holds more than the 100 lines read
+    before it. Its new content is not taken as growth of the old one (which would skip
+    its first lines, reject a cut one and read the rest twice)."""
+    sink, rejects, expected = _copytruncate_while_blocked(tmp_path, keep_copy=keep_copy, end=400)
+    assert [r.raw for r in sink.records] == expected
+    assert [r.seq for r in sink.records] == list(range(1, len(expected) + 1))
+    assert [r.line for r in sink.records[100:]] == [
+        *(range(101, 121) if keep_copy else ()),
+        *range(1, 281),
+    ]
+    assert rejects.count == 1 and rejects.first[0].where == f"{tmp_path / 'audit.log'}:100"
+    assert ("copytruncate)" if keep_copy else "no copy found") in rejects.first[0].reason
+
+
+def test_a_truncated_file_read_again_is_resumed_by_its_new_content(tmp_path: Path) -> None:
+    """The file is truncated in place with no copy kept and written again; the position
+    saved after its new lines names it by its new first bytes, so a restart resumes in it
+    (not: the saved file is gone, read the new content a second time)."""
+    live = tmp_path / "audit.log"
+    state = tmp_path / "state"
+    append(live, AUDIT_LINES[:50])
+    first = Sink()
+    rejects = Rejects()
+    source = make_source(live, state, rejects)
+    with running(source, first):
+        first.wait_for(50)
+        os.truncate(live, 0)
+        append(live, AUDIT_LINES[50:80])
+        first.wait_for(80)
+    assert source.gaps == 1 and "no copy found" in rejects.first[0].reason
+    append(live, AUDIT_LINES[80:90])
+    second = Sink()
+    again = make_source(live, state)
+    with running(again, second, resume_seq=80):
+        second.wait_for(10)
+        time.sleep(0.05)
+    assert [r.raw for r in first.records + second.records] == AUDIT_LINES[:90]
+    assert [r.line for r in second.records] == list(range(31, 41))
+    assert again.gaps == 0
+
+
+# --- logrotate itself ---------------------------------------------------------------------
+
+
+def _logrotate(live: Path, directives: list[str]) -> list[str]:
+    """The command that has logrotate rotate `live` now, keeping 20 backups."""
+    conf = live.with_name("logrotate.conf")
+    body = "".join(f"  {d}\n" for d in [*directives, "rotate 20", "missingok"])
+    conf.write_text(f"{live} {{\n{body}}}\n")
+    return ["logrotate", "--force", "--state", str(live.with_name("logrotate.state")), str(conf)]
+
+
+def _content(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = zlib.decompress(data, wbits=31)
+    return data.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("logrotate") is None, reason="logrotate is not installed")
+@pytest.mark.parametrize(
+    "directives",
+    [["copytruncate"], ["copytruncate", "compress"], ["create", "compress", "delaycompress"]],
+)
+def test_logrotate_while_writing(tmp_path: Path, directives: list[str]) -> None:
+    """logrotate rotates the log 5 times while a writer appends events (opening the log
+    for each, as ``>>`` does): every event the files hold afterwards is emitted, none
+    twice, in order; copytruncate loses the events written between its copy and its
+    truncation, and each such rotation is reported."""
+    live = tmp_path / "audit.log"
+    live.touch()
+    lines = AUDIT_LINES[:500]
+    command = _logrotate(live, directives)
+    source = make_source(live, tmp_path / "state", batch_events=16, poll_interval_secs=0.01)
+    sink = Sink()
+
+    def write() -> None:
+        for line in lines:
+            with open(live, "ab") as out:
+                out.write(line + b"\n")
+            time.sleep(0.002)
+
+    with running(source, sink):
+        writer = threading.Thread(target=write)
+        writer.start()
+        for _ in range(5):
+            time.sleep(0.2)
+            subprocess.run(command, check=True, capture_output=True)
+        writer.join()
+        kept = {line for path in tmp_path.glob("audit.log*") for line in _content(path)}
+        sink.wait_for(len(kept))
+        time.sleep(0.2)  # nothing more comes
+    got = [r.raw for r in sink.records]
+    assert got == [line for line in lines if line in set(got)]  # once each, in order
+    assert kept <= set(got)
+    assert [r.seq for r in sink.records] == list(range(1, len(got) + 1))
+    assert source.rejected == 0
+    if "copytruncate" in directives:
+        assert 1 <= source.gaps <= 5
+        assert all("truncated in place" in item.reason for item in source.rejects.first)
+    else:
+        assert source.gaps == 0 and len(got) == len(lines)
 
 
 # --- the state and the ledger disagree --------------------------------------------------------

@@ -10,6 +10,7 @@ sample files are passed over without being rejects.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -62,6 +63,11 @@ FORMATS: dict[str, Format] = {
 }
 #: the kind of comment header hubble-otel's sample files begin with
 HEADER = [b"// SPDX-License-Identifier: Apache-2.0", b"// Copyright Authors of Hubble"]
+#: a comment header longer than the head that identifies a file (1 KiB), the same in
+#: every file of the log
+LONG_HEADER = HEADER + [
+    b"// flows of node kind-worker%d, exported by hubble observe -o json" % i for i in range(20)
+]
 
 
 def lines_of(source: str, count: int) -> list[bytes]:
@@ -181,6 +187,134 @@ def test_copytruncate_finishes_the_copy_then_the_new_content(tmp_path: Path, sou
     assert rejects.count == tail.gaps == 1 and "copytruncate" in rejects.first[0].reason
 
 
+def test_copytruncate_grown_back_past_the_point_read_with_the_same_first_bytes(
+    tmp_path: Path,
+) -> None:
+    """Hubble flows after a comment header longer than 1 KiB, the same in every file:
+    while `emit` holds the first 40 flows, 10 more are written, the file is copied to
+    flows.json.1 and truncated, and the header and 60 new flows are written. The file
+    starts as it did and grew back past the point read: the last bytes read tell."""
+    lines = lines_of("hubble_flow", 110)
+    live = tmp_path / "flows.json"
+    append(live, LONG_HEADER)
+    append(live, lines[:40])
+    sink = HeldSink()
+    rejects = Rejects()
+    tail = make_source("hubble_flow", live, tmp_path / "state", rejects, batch_events=40)
+    with running(tail, sink):
+        assert sink.entered.wait(10)
+        append(live, lines[40:50])
+        shutil.copyfile(live, tmp_path / "flows.json.1")
+        os.truncate(live, 0)
+        append(live, LONG_HEADER)
+        append(live, lines[50:])
+        assert live.stat().st_size > (tmp_path / "flows.json.1").stat().st_size
+        sink.release()
+        sink.wait_for(110)
+        time.sleep(0.05)  # nothing more comes
+    header = len(LONG_HEADER)
+    assert [r.raw for r in sink.records] == lines
+    assert [r.line for r in sink.records[40:]] == [
+        *range(header + 41, header + 51),
+        *range(header + 1, header + 61),
+    ]
+    assert (tail.rejected, tail.gaps) == (0, 1) and "copytruncate)" in rejects.first[0].reason
+
+
+@pytest.mark.parametrize("replacement", ["longer copy", "new file", "header only"])
+def test_a_live_file_replaced_by_one_starting_alike_is_followed(
+    tmp_path: Path, replacement: str
+) -> None:
+    """The live file is replaced (renamed over: a new inode) by one that starts with the
+    same comment header, longer than 1 KiB: a longer copy of it (an atomic rewrite) is read
+    on where the old one was left; a new file is read from its start, and the old one
+    counts as gone; the old one held the header only: the new one goes on after it."""
+    lines = lines_of("hubble_flow", 20)
+    live = tmp_path / "flows.json"
+    old = 0 if replacement == "header only" else 5
+    append(live, LONG_HEADER)
+    append(live, lines[:old])
+    rejects = Rejects()
+    tail = make_source("hubble_flow", live, tmp_path / "state", rejects)
+    sink = Sink()
+    with running(tail, sink):
+        sink.wait_for(old)
+        while tail.bytes_read < live.stat().st_size:
+            time.sleep(0.005)
+        new = tmp_path / "flows.json.new"
+        append(new, LONG_HEADER)
+        append(new, lines[:old] if replacement == "longer copy" else [])
+        append(new, lines[old:])
+        os.rename(new, live)
+        sink.wait_for(20)
+        time.sleep(0.05)  # nothing more comes
+    header = len(LONG_HEADER)
+    assert [r.raw for r in sink.records] == lines
+    assert [r.seq for r in sink.records] == list(range(1, 21))
+    first = header + (1 if replacement == "new file" else old + 1)
+    assert [r.line for r in sink.records[old:]] == list(range(first, first + 20 - old))
+    assert tail.gaps == (1 if replacement == "new file" else 0) == rejects.count
+    assert replacement != "new file" or "gone" in rejects.first[0].reason
+
+
+def test_after_a_restart_a_file_that_only_starts_alike_is_not_taken_for_the_saved_one(
+    tmp_path: Path,
+) -> None:
+    """While logwarden is stopped, the live file is replaced by a new one that starts with
+    the same long comment header: the new file is read from its start, not from the
+    offset saved in the old one, and the old one is reported gone."""
+    lines = lines_of("hubble_flow", 20)
+    live, state = tmp_path / "flows.json", tmp_path / "state"
+    append(live, LONG_HEADER)
+    append(live, lines[:5])
+    first = Sink()
+    with running(make_source("hubble_flow", live, state), first):
+        first.wait_for(5)
+    new = tmp_path / "flows.json.new"
+    append(new, LONG_HEADER)
+    append(new, lines[5:])
+    os.rename(new, live)
+    rejects = Rejects()
+    second = Sink()
+    again = make_source("hubble_flow", live, state, rejects)
+    with running(again, second, resume_seq=5):
+        second.wait_for(15)
+        time.sleep(0.05)  # nothing more comes
+    assert [r.raw for r in first.records + second.records] == lines
+    assert [r.line for r in second.records] == list(range(23, 38))
+    assert again.gaps == rejects.count == 1 and "gone" in rejects.first[0].reason
+
+
+def test_after_a_restart_an_older_compressed_file_starting_alike_is_not_read_on(
+    tmp_path: Path,
+) -> None:
+    """The saved file is gone after a restart; an older compressed backup starts with the
+    same long comment header, so only the last bytes read before the saved offset tell it
+    is not the saved file: it is not read on from that offset; the new live file is read."""
+    lines = lines_of("hubble_flow", 40)
+    live, state = tmp_path / "flows.json", tmp_path / "state"
+    old = tmp_path / "flows.json.2.gz"
+    with gzip.open(old, "wb") as out:
+        out.write(b"".join(line + b"\n" for line in [*LONG_HEADER, *lines[20:]]))
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    append(live, LONG_HEADER)
+    append(live, lines[:5])
+    first = Sink()
+    with running(make_source("hubble_flow", live, state), first):
+        first.wait_for(5)
+    live.unlink()  # rotated and deleted while stopped; a new live file
+    append(live, LONG_HEADER)
+    append(live, lines[5:10])
+    rejects = Rejects()
+    second = Sink()
+    again = make_source("hubble_flow", live, state, rejects)
+    with running(again, second, resume_seq=5):
+        second.wait_for(5)
+        time.sleep(0.05)  # nothing more comes
+    assert [r.raw for r in first.records + second.records] == lines[:10]
+    assert again.rejected == 0 and again.gaps == rejects.count == 1
+
+
 def test_create_rotation_keeps_what_the_writer_appends_before_it_reopens(
     tmp_path: Path,
 ) -> None:
@@ -208,6 +342,40 @@ def test_create_rotation_keeps_what_the_writer_appends_before_it_reopens(
     assert [r.raw for r in sink.records] == lines
     assert [r.line for r in sink.records] == [*range(1, 21), *range(1, 11)]
     assert (tail.rotations_seen, tail.rejected, tail.gaps) == (1, 0, 0)
+
+
+def test_lines_written_to_a_rotated_file_after_it_was_finished_are_reported(
+    tmp_path: Path,
+) -> None:
+    """logrotate's ``create`` without a signal to the writer: it never reopens its log and
+    goes on writing to the renamed file after the tail finished it. Those lines are not
+    read (the tail follows the new file), and that is reported, not silent."""
+    lines = lines_of("ingress_nginx", 30)
+    live = tmp_path / "access.log"
+    writer = open(live, "ab", buffering=0)  # noqa: SIM115 - closed below
+    rejects = Rejects()
+    try:
+        writer.write(b"".join(line + b"\n" for line in lines[:10]))
+        tail = make_source("ingress_nginx", live, tmp_path / "state", rejects)
+        sink = Sink()
+        with running(tail, sink):
+            sink.wait_for(10)
+            os.rename(live, tmp_path / "access.log.1")
+            live.touch()
+            while tail.rotations_seen < 1:  # finished after its grace, the new file opened
+                time.sleep(0.005)
+            writer.write(b"".join(line + b"\n" for line in lines[10:20]))
+            append(live, lines[20:])
+            sink.wait_for(20)
+            deadline = time.monotonic() + 5
+            while not tail.gaps and time.monotonic() < deadline:
+                time.sleep(0.005)
+    finally:
+        writer.close()
+    assert [r.raw for r in sink.records] == lines[:10] + lines[20:]
+    assert tail.gaps == rejects.count == 1
+    assert rejects.first[0].where == f"{live}:10"
+    assert "does its writer reopen the log" in rejects.first[0].reason
 
 
 def test_a_backup_deleted_before_it_was_read_is_reported_as_a_gap(tmp_path: Path) -> None:

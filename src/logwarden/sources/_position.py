@@ -2,7 +2,9 @@
 
 A position names its file by identity, not by name, because rotation renames files and
 compression replaces them: the device and inode it had, and the first bytes of its
-(decompressed) content, kept as their length and SHA-256 (the "head"). Saving is atomic:
+(decompressed) content, kept as their length and SHA-256 (the "head"); and the last bytes
+before the position (the "last"), so that a file rewritten in place, or another one that
+only starts the same way, is not taken for it. Saving is atomic:
 a temporary file is written and fsynced, renamed over the old one, and the directory
 fsynced, so a crash leaves either the old position or the new one.
 """
@@ -42,7 +44,9 @@ class Position(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     `offset` and `line` are the byte offset (in the decompressed content) just after the
     last line consumed up to that record, and that line's number. `after_ns` is a lower
     bound of the rotation time of the file, so that newer files can be told from older
-    ones even when this file is gone.
+    ones even when this file is gone. `last_len` and `last_sha256` are the length and
+    digest of the bytes (up to 1 KiB) just before `offset` (0 and "" in a state saved
+    before they were kept: then they are not checked).
     """
 
     version: int = 1
@@ -55,6 +59,8 @@ class Position(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     offset: int
     line: int
     after_ns: int
+    last_len: int = 0
+    last_sha256: str = ""
 
 
 def head_digest(head: bytes) -> str:

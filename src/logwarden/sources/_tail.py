@@ -6,6 +6,12 @@ bytes after the last newline wait for the rest of their line. `offset` and `line
 what was handed out, in the decompressed content for a gzip file. `open_at` opens a file
 at a saved line and offset, checking that they agree; `skip_to_end` moves past what a
 file holds now. `Grace` says how long a file renamed away is still read before switching.
+
+A plain file is checked before what is read from it is used: it must still start with
+its `head` and still hold the last bytes read (up to `MARK_BYTES`) where they were read.
+If not, it was truncated (copytruncate) and written again, possibly past the point read
+between two polls: `fill` hands nothing out and `truncated` says so. A rewrite that puts
+back the very same bytes at both places cannot be told from growth.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from logwarden.sources._position import HEAD_BYTES, head_digest
 
 __all__ = [
     "GRACE_MAX_SECS",
+    "MARK_BYTES",
     "Grace",
     "Identity",
+    "Moved",
     "ShortFile",
     "TailFile",
     "open_at",
@@ -33,6 +41,8 @@ _CHUNK = 1 << 20
 GRACE_MAX_SECS = 5.0
 #: how many poll intervals a renamed file must be quiet before it counts as finished
 _GRACE_POLLS = 5
+#: how many of the last bytes read are kept, to check that the file still holds them
+MARK_BYTES = 1024
 
 
 class Identity(TypedDict):
@@ -48,6 +58,17 @@ class Identity(TypedDict):
 
 class ShortFile(Exception):
     """The file holds fewer bytes than the offset it was to be opened at."""
+
+
+class Moved(FileNotFoundError):
+    """The name now names another file than the one expected (rotated meanwhile)."""
+
+
+def _last(data: bytes, more: bytes) -> bytes:
+    """The last `MARK_BYTES` bytes of `data` followed by `more`."""
+    if len(more) >= MARK_BYTES:
+        return more[-MARK_BYTES:]
+    return (data + more)[-MARK_BYTES:]
 
 
 class TailFile:
@@ -72,16 +93,30 @@ class TailFile:
         self.head = b""
         self._digest = ""
         self._digest_len = 0
+        #: `_buf` holds the content from `offset` less `_pos` up to `_read_pos`; `_before`
+        #: the last bytes (up to MARK_BYTES) before that
         self._buf = b""
         self._pos = 0
         self._read_pos = 0
+        self._before = b""
 
     @classmethod
-    def open(cls, path: str, after_ns: int, *, offset: int = 0, line: int = 0) -> TailFile:
-        """Open `path` positioned at `offset` (line `line`); ShortFile if it is shorter."""
+    def open(
+        cls,
+        path: str,
+        after_ns: int,
+        *,
+        offset: int = 0,
+        line: int = 0,
+        expect: tuple[int, int] | None = None,
+    ) -> TailFile:
+        """Open `path` positioned at `offset` (line `line`); ShortFile if it is shorter,
+        Moved if it is not the file of device and inode `expect` (when given)."""
         raw = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the TailFile
         try:
             tail = cls(path, raw, after_ns)
+            if expect is not None and not tail.is_file(*expect):
+                raise Moved(f"{path} is another file now")
             if offset:
                 tail._skip(offset)
             tail.line = line
@@ -92,9 +127,12 @@ class TailFile:
 
     def _skip(self, offset: int) -> None:
         if not self.compressed:
-            if os.fstat(self._raw.fileno()).st_size < offset:
+            fd = self._raw.fileno()
+            if os.fstat(fd).st_size < offset:
                 raise ShortFile(f"{self.path} is shorter than {offset} bytes")
-            self.head = os.pread(self._raw.fileno(), HEAD_BYTES, 0)
+            self.head = os.pread(fd, HEAD_BYTES, 0)
+            size = min(offset, MARK_BYTES)
+            self._before = os.pread(fd, size, offset - size)
             self._raw.seek(offset)
         else:
             while self._read_pos < offset:
@@ -102,6 +140,7 @@ class TailFile:
                 if not chunk:
                     raise ShortFile(f"{self.path} holds fewer than {offset} bytes")
                 self._keep_head(chunk)
+                self._before = _last(self._before, chunk)
                 self._read_pos += len(chunk)
         self._read_pos = self.offset = offset
 
@@ -132,13 +171,22 @@ class TailFile:
             self._digest_len = len(self.head)
         return self._digest
 
+    def last(self) -> bytes:
+        """The last bytes handed out (up to MARK_BYTES), those just before `offset`."""
+        return _last(self._before, self._buf[max(0, self._pos - MARK_BYTES) : self._pos])
+
     def fill(self) -> int:
-        """Read what the file holds beyond what was read; return how many bytes."""
+        """Read what the file holds beyond what was read; return how many bytes. Nothing
+        is read from a plain file that no longer holds what was read (see `truncated`)."""
         chunk = self._stream.read(_CHUNK)
         if not chunk:
             return 0
+        if not self.compressed and self._rewritten():
+            self._raw.seek(self._read_pos)  # read again once the truncation is handled
+            return 0
         self._keep_head(chunk)
         self._read_pos += len(chunk)
+        self._before = self.last()
         self._buf = self._buf[self._pos :] + chunk
         self._pos = 0
         return len(chunk)
@@ -160,19 +208,34 @@ class TailFile:
 
     def truncated(self) -> bool:
         """Whether the file was truncated or rewritten in place since it was read (a plain
-        file only): it is shorter than what was read, or its first bytes changed."""
+        file only): it is shorter than what was read, its first bytes changed, or the last
+        bytes read changed."""
         if self.compressed:
             return False
-        fd = self._raw.fileno()
-        if os.fstat(fd).st_size < self._read_pos:
+        if os.fstat(self._raw.fileno()).st_size < self._read_pos:
             return True
-        return bool(self.head) and os.pread(fd, len(self.head), 0) != self.head
+        return self._rewritten()
+
+    def _rewritten(self) -> bool:
+        """Whether the plain file no longer holds its head, or the last bytes read."""
+        fd = self._raw.fileno()
+        if self.head and os.pread(fd, len(self.head), 0) != self.head:
+            return True
+        end = _last(self._before, self._buf)  # the last bytes read, up to `_read_pos`
+        return bool(end) and os.pread(fd, len(end), self._read_pos - len(end)) != end
+
+    def unread(self) -> int:
+        """How many bytes a plain file holds beyond what was read (0 for a gzip file)."""
+        if self.compressed:
+            return 0
+        return max(0, os.fstat(self._raw.fileno()).st_size - self._read_pos)
 
     def rewind(self) -> None:
         """Read the file again from its start."""
         self._raw.seek(0)
         self.offset = self.line = self._read_pos = self._pos = 0
-        self._buf = self.head = b""
+        self._buf = self.head = self._before = b""
+        self._digest, self._digest_len = "", 0
 
     def is_file(self, device: int, inode: int) -> bool:
         """Whether this is the file with this device and inode."""
@@ -191,11 +254,14 @@ class TailFile:
         self._raw.close()
 
 
-def open_at(path: str, after_ns: int, offset: int, line: int) -> TailFile:
+def open_at(
+    path: str, after_ns: int, offset: int, line: int, *, expect: tuple[int, int] | None = None
+) -> TailFile:
     """`path` opened just after its first `line` lines, which must end at byte `offset`;
-    ShortFile if they do not. (Read from the start, where `TailFile.open(offset=, line=)`
-    takes the line number on trust.)"""
-    file = TailFile.open(path, after_ns)
+    ShortFile if they do not, Moved if it is not the file `expect` (see `TailFile.open`).
+    (Read from the start, where `TailFile.open(offset=, line=)` takes the line number on
+    trust.)"""
+    file = TailFile.open(path, after_ns, expect=expect)
     try:
         while file.line < line and file.offset < offset:
             if file.take_line() is None and not file.fill():

@@ -6,7 +6,8 @@ The kubelet keeps each container's log in ``<root>/<namespace>_<pod>_<uid>/<cont
 pods and containers are found at every poll, a log whose files are all gone is finished
 (its pending messages come out marked partial) and forgotten. Pods of namespaces not
 included, or excluded, are not read. `_kubelet_files` finds the logs and their files;
-`_pod_log` holds one log as it is followed, and the record of where to read it again.
+`_pod_files` reads them and follows them through rotation; `_pod_log` holds one log as it
+is followed, and the record of where to read it again.
 
 Lines go through one `normalize.container_log.Reassembler` per log (CRI ``P``/``F``
 chunks, or Docker json-file; the same reassembler across a rotation, so a message split
@@ -44,30 +45,24 @@ runtime's timestamps follow the wall clock (they do: it stamps lines as it write
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from logwarden.errors import InputError
-from logwarden.normalize.container_log import FORMAT, envelope, parse_path
+from logwarden.normalize.container_log import FORMAT, envelope
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._kubelet_files import candidates, log_keys
+from logwarden.sources._pod_files import PodFiles
 from logwarden.sources._pod_log import LogState, PodLog
 from logwarden.sources._position import load_state, save_state, state_path
-from logwarden.sources._rotation import MISSES, after_ns, gone_reason, locate, newer_files
-from logwarden.sources._tail import ShortFile, TailFile, open_at, skip_to_end
 from logwarden.sources.base import require_at_least_one, require_positive, require_start_at
 
 __all__ = ["ContainerLogsSource"]
 
 _KIND = "container_logs"
-#: bytes of lines looked at per log and pump at most, so that `stop` is seen in a long run
-_PUMP_BYTES = 8 << 20
 
 
 class _State(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -106,28 +101,48 @@ class ContainerLogsSource:
         self.root = root
         self.state_file = state_path(state_dir, _KIND, source_id)
         self.rejects = rejects
-        self.include_namespaces = frozenset(include_namespaces or ())
-        self.exclude_namespaces = frozenset(exclude_namespaces or ())
-        self.multiline = multiline
         self.poll_interval_secs = poll_interval_secs
         self.batch_events = batch_events
         self.start_at = start_at
         self.events = 0
-        self.rejected = 0
-        self.bytes_read = 0
-        self.rotations_seen = 0
         self.last_event_ns = 0
-        self.gaps = 0
-        self._logs: dict[str, PodLog] = {}
+        self._files = PodFiles(
+            root,
+            rejects,
+            include_namespaces=frozenset(include_namespaces or ()),
+            exclude_namespaces=frozenset(exclude_namespaces or ()),
+            multiline=multiline,
+            poll_interval_secs=poll_interval_secs,
+            batch_events=batch_events,
+        )
         self._seq = 0
         self._next: str | None = None
         self._last = ""
-        #: files that could not be opened (permission denied), reported once each
-        self._denied: set[str] = set()
 
     @property
     def logs(self) -> int:
-        return len(self._logs)
+        return len(self._files.logs)
+
+    @property
+    def rejected(self) -> int:
+        """Malformed lines (counted where the files are read)."""
+        return self._files.rejected
+
+    @rejected.setter
+    def rejected(self, value: int) -> None:
+        self._files.rejected = value
+
+    @property
+    def bytes_read(self) -> int:
+        return self._files.bytes_read
+
+    @property
+    def rotations_seen(self) -> int:
+        return self._files.rotations_seen
+
+    @property
+    def gaps(self) -> int:
+        return self._files.gaps
 
     def run(
         self, emit: Callable[[list[Record]], None], stop: threading.Event, resume_seq: int
@@ -143,10 +158,7 @@ class ContainerLogsSource:
         except OSError as exc:
             raise InputError(f"cannot read {exc.filename or self.root}: {exc.strerror}") from exc
         finally:
-            for log in self._logs.values():
-                if log.file is not None:
-                    log.file.close()
-            self._logs.clear()
+            self._files.close()
 
     # --- start ------------------------------------------------------------------------------
 
@@ -159,7 +171,7 @@ class ContainerLogsSource:
                     f"its state file {self.state_file} is missing: cannot tell where to "
                     "continue without repeating or skipping lines; restore the state file"
                 )
-            self._discover(at_end=self.start_at == "end")
+            self._files.discover(at_end=self.start_at == "end")
             self._save()
             return
         if state.seq > resume_seq:
@@ -181,96 +193,11 @@ class ContainerLogsSource:
         for saved in state.logs:
             if saved.log == state.next:
                 saved.skip += lag
-            self._reopen(saved)
-        self._discover(at_end=False)
+            self._files.restore(saved)
+        self._files.discover(at_end=False)
 
     def _load(self) -> _State | None:
         return load_state(self.state_file, _State)
-
-    def _reopen(self, saved: LogState) -> None:
-        """Open a saved log where it stood and feed again its lines not emitted yet."""
-        log = self._new_log(saved.log)
-        if log is None:
-            return  # excluded now
-        where = f"{saved.path}:{saved.line}"
-        for attempt in range(MISSES + 1):
-            cands = candidates(log.live)
-            idx = locate(cands, saved.device, saved.inode, saved.head_len, saved.head_sha256)
-            if idx is None:
-                if attempt < MISSES:
-                    time.sleep(0.01)  # renamed or compressed while listing: look again
-                continue
-            cand = cands[idx]
-            try:
-                log.file = open_at(cand.path, after_ns(cand), saved.offset, saved.line)
-            except FileNotFoundError:
-                continue  # compressed meanwhile: look again
-            except ShortFile:
-                reason = "holds fewer bytes than read before: reading it again from its start"
-                self._gap(where, reason + _unsent(saved))
-                log.file = TailFile.open(cand.path, after_ns(cand))
-                self._logs[log.key] = log
-                return
-            log.replay_span, log.skip = saved.span, saved.skip
-            log.replay = {k + 1 for k in saved.refeed}
-            self._logs[log.key] = log
-            self._pump(log, upto=saved.span)
-            if log.g < saved.span:
-                reason = "ends before the lines read before: lines after this one may be lost"
-                self._gap(where, reason + _unsent(saved))
-            log.replay_span, log.replay = 0, set()
-            return
-        newer = [c for c in candidates(log.live) if c.key_ns >= saved.after_ns]
-        if not newer:
-            reason = "the files of this log are gone: lines after this one may be lost"
-            self._gap(where, reason + _unsent(saved))
-            return
-        reason = (
-            "the file of the saved position is gone: lines after this one may be lost; "
-            "continuing with the oldest newer file"
-        )
-        self._gap(where, reason + _unsent(saved))
-        log.file = TailFile.open(newer[0].path, after_ns(newer[0]))
-        self._logs[log.key] = log
-
-    # --- logs -------------------------------------------------------------------------------
-
-    def _new_log(self, key: str) -> PodLog | None:
-        podref = parse_path("pods/" + key)
-        if podref is None or not self._wanted(podref.namespace):
-            return None
-        return PodLog(
-            key, os.path.join(self.root, key), podref, self.multiline, self.poll_interval_secs
-        )
-
-    def _wanted(self, namespace: str) -> bool:
-        if self.include_namespaces and namespace not in self.include_namespaces:
-            return False
-        return namespace not in self.exclude_namespaces
-
-    def _discover(self, *, at_end: bool) -> None:
-        """Start following the logs under the root that are not followed yet."""
-        for key in log_keys(self.root):
-            if key in self._logs or not self._wanted(key.split("_", 1)[0]):
-                continue
-            log = self._new_log(key)
-            if log is None:
-                continue
-            cands = candidates(log.live)
-            if not cands:
-                continue
-            cand = cands[-1] if at_end else cands[0]
-            try:
-                log.file = TailFile.open(cand.path, after_ns(cand))
-            except FileNotFoundError:
-                continue  # rotated or removed meanwhile: at the next poll
-            except PermissionError:
-                self._unreadable(cand.path)
-                continue  # the other logs go on; this one is tried again at the next poll
-            self._denied.discard(cand.path)
-            if at_end:
-                self.bytes_read += skip_to_end(log.file)
-            self._logs[key] = log
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -280,7 +207,7 @@ class ContainerLogsSource:
         log = self._ready()
         busy = False
         if log is None:
-            busy = self._poll()
+            busy = self._files.poll()
             log = self._ready()
             if log is None:
                 return busy
@@ -289,63 +216,20 @@ class ContainerLogsSource:
         self._emit(log, emit)
         nxt = self._ready()
         if nxt is None:
-            self._poll()
+            self._files.poll()
             nxt = self._ready()
         self._save(None if nxt is None else nxt.key)
         return True
 
     def _ready(self) -> PodLog | None:
         """The next log with entries waiting, round robin after the last one emitted."""
-        logs = list(self._logs.values())
+        logs = list(self._files.logs.values())
         keys = [log.key for log in logs]
         start = keys.index(self._last) + 1 if self._last in keys else 0
         for log in logs[start:] + logs[:start]:
             if log.outbox:
                 return log
         return None
-
-    def _poll(self) -> bool:
-        """Find new logs, read what every log holds; True if anything was read."""
-        self._discover(at_end=False)
-        busy = False
-        for log in list(self._logs.values()):
-            if self._pump(log):
-                busy = True
-            elif not log.finished:
-                log.idle(time.time_ns())
-            if log.finished and not log.outbox:
-                del self._logs[log.key]
-        return busy
-
-    def _pump(self, log: PodLog, *, upto: int = 0) -> bool:
-        """Read lines of `log` until a batch is waiting or nothing more is there (or line
-        `upto` is read); True if anything was read."""
-        file = log.file
-        busy = False
-        looked = 0
-        while file is not None:
-            if upto:  # feeding again what was read before the restart: all of it
-                if log.g >= upto:
-                    break
-            elif len(log.outbox) >= self.batch_events or looked >= _PUMP_BYTES:
-                break
-            start = file.offset
-            line = file.take_line()
-            if line is not None:
-                looked += len(line) + 1
-                log.take(line, file, start, self._report)
-                continue
-            n = file.fill()
-            if n:
-                self.bytes_read += n
-                log.received = time.time_ns()
-                busy = True
-                continue
-            if not self._switch(log, file):
-                break
-            busy = True
-            file = log.file
-        return busy
 
     def _emit(self, log: PodLog, emit: Callable[[list[Record]], None]) -> None:
         count = min(self.batch_events, len(log.outbox))
@@ -376,96 +260,7 @@ class ContainerLogsSource:
 
     def _save(self, nxt: str | None = None) -> None:
         """Save where every log stands (after `emit` returned), and the next batch's log."""
-        logs = [s for log in self._logs.values() if (s := log.state()) is not None]
+        logs = [s for log in self._files.logs.values() if (s := log.state()) is not None]
         state = _State(seq=self._seq, next=nxt, logs=logs)
         save_state(self.state_file, state)
         self._next = nxt
-
-    # --- rotation ---------------------------------------------------------------------------
-
-    def _switch(self, log: PodLog, file: TailFile) -> bool:
-        """At the end of `file`: follow a rotation; finish a log whose files are gone;
-        False if there is nothing new."""
-        if not file.compressed and file.is_at(log.live):
-            if not file.truncated():
-                return False
-            reason = "truncated in place: reading it again from its start; lines after this "
-            self._gap(f"{file.path}:{file.line}", reason + "one may be lost")
-            file.rewind()
-            return True
-        n = file.fill()  # what was written before the rename
-        if n:
-            self.bytes_read += n
-            return True
-        if not log.grace.over(file):
-            return False  # the runtime may still append to it until it reopens the log
-        cands = candidates(log.live)
-        newer, log.misses = newer_files(cands, file, log.misses)
-        if newer is None:
-            return False
-        if not cands:  # deleted, with every file of the log
-            self._close(log, file)
-            log.file = None
-            log.finish()
-            return True
-        if not newer:
-            return False
-        try:
-            nxt = TailFile.open(newer[0].path, after_ns(newer[0]))
-        except FileNotFoundError:
-            return False  # compressed meanwhile: look again at the next poll
-        except PermissionError:
-            self._unreadable(newer[0].path)
-            return False  # tried again at the next poll
-        self._denied.discard(newer[0].path)
-        if log.misses >= MISSES:
-            self._gap(f"{file.path}:{file.line}", gone_reason(nxt.path))
-        log.misses = 0
-        log.grace.clear()
-        self._close(log, file)
-        log.file = nxt
-        self.rotations_seen += 1
-        return True
-
-    def _close(self, log: PodLog, file: TailFile) -> None:
-        partial = file.partial()
-        if partial.strip():
-            self._report(
-                f"{file.path}:{file.line + 1}",
-                "incomplete last line: the file was rotated or removed before its newline "
-                "was written",
-                partial,
-            )
-        file.close()
-
-    # --- reports ----------------------------------------------------------------------------
-
-    def _report(self, where: str, reason: str, raw: bytes | None) -> None:
-        self.rejected += 1
-        self.rejects.report(where, reason, raw)
-
-    def _gap(self, where: str, reason: str) -> None:
-        self.gaps += 1
-        self.rejects.report(where, reason)
-
-    def _unreadable(self, path: str) -> None:
-        """Report once that `path` cannot be opened (permission denied); it is tried again
-        at every poll, and read from where it stands once it can be opened."""
-        if path in self._denied:
-            return
-        self._denied.add(path)
-        self._gap(
-            path,
-            "cannot open it: permission denied; the other logs go on, this one is tried "
-            "again at every poll (its lines are lost if it is rotated away meanwhile)",
-        )
-
-
-def _unsent(saved: LogState) -> str:
-    if not saved.refeed and not saved.skip:
-        return ""
-    return (
-        f" (including {len(saved.refeed)} lines of entries not emitted yet"
-        + (f" and {saved.skip} records the ledger holds" if saved.skip else "")
-        + ")"
-    )
