@@ -65,7 +65,9 @@ class Rejects:
         flush: bool = False,
         redact: Callable[[bytes], bytes] = redact_bytes,
     ) -> None:
-        """`flush`: write each kept unit through at once (a long-running service);
+        """`flush`: write each kept unit through to the disk at once (a long-running
+        service: a source may acknowledge a rejected unit to its sender, as the Pub/Sub
+        source does, once it is reported);
         `redact`: what the bytes of a unit pass before they are kept or echoed."""
         self.count = 0
         self._flush = flush
@@ -102,3 +104,4 @@ class Rejects:
             self._keep.write(self._encoder.encode(item) + b"\n")
             if self._flush:
                 self._keep.flush()
+                os.fsync(self._keep.fileno())
