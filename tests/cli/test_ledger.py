@@ -34,6 +34,44 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(keys: tuple[Path, Path
     assert main(["keygen", "--out", str(key)]) == 2  # never overwritten by accident
 
 
+def test_keygen_bad_paths_are_usage_errors_that_say_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    a_dir = tmp_path / "dir"
+    a_dir.mkdir()
+    (tmp_path / "k.pub").mkdir()
+    for out, message in (
+        (a_file / "ledger.key", f"{a_file} is not a directory"),
+        (a_file / "sub" / "ledger.key", f"{a_file / 'sub'} is not a directory"),
+        (a_dir, f"{a_dir}: is a directory"),
+        (tmp_path / "k", f"{tmp_path / 'k.pub'}: is a directory"),
+        ("", "--out: empty path"),
+    ):
+        for force in ([], ["--force"]):
+            assert main(["keygen", "--out", str(out), *force]) == 2
+            err = capsys.readouterr().err
+            assert message in err and "already exists" not in err and "Traceback" not in err
+    assert not (tmp_path / "k").exists()  # no private key left without its verifier key
+
+
+def test_keygen_force_replaces_a_key_and_makes_it_private(
+    keys: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, pub, printed = keys
+    key.chmod(0o644)
+    assert main(["keygen", "--name", "cli-test.logwarden.invalid/log", "--out", str(key)]) == 2
+    assert main(["keygen", "--out", str(key), "--force"]) == 0
+    new = capsys.readouterr().out.strip()
+    assert new != printed and pub.read_text().strip() == new
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    ledger = tmp_path / "ledger"
+    assert main(["ledger", "import", str(ledger), str(DEMO), "--key", str(key)]) == 0
+    assert main(["verify", str(ledger), "--key", new]) == 0  # the printed key, as given
+    assert main(["verify", str(ledger), "--key", printed]) == 1
+
+
 def test_import_verify_prove_and_check_the_proof(
     keys: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

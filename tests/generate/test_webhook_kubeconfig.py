@@ -187,6 +187,13 @@ def test_client_go_verifies_the_server_with_the_given_ca(
         ("https://user:pw@logwarden.example/audit", "user and password do not belong"),
         ("https://logwarden.example:99999/audit", "not a valid URL"),
         ("https://logwarden.example/audit#x", "fragment"),
+        # Python's urlsplit drops tabs and newlines and strips leading blanks; client-go
+        # refuses them ("net/url: invalid control character in URL"): the apiserver would
+        # never send an event
+        ("https://logwarden.example/au\ndit", "control characters"),
+        ("https://logwarden.example/audit\t", "control characters"),
+        (" https://logwarden.example/audit", "control characters"),
+        ("https://logwarden .example/audit", "control characters"),
     ],
 )
 def test_bad_urls_are_refused(pki: Pki, url: str, message: str) -> None:

@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         signer = note.generate(name)
     except note.NoteError as exc:
         raise UsageError(f"--name: {exc}") from None
-    path = Path(args.out) if args.out else default_key_path()
+    if args.out == "":
+        raise UsageError("--out: empty path; give the file to write the signing key to")
+    path = Path(args.out) if args.out is not None else default_key_path()
     pub = write_key_pair(signer, path, force=args.force)
     print(signer.verifier().encode())
     print(

@@ -54,6 +54,11 @@ class WebhookCredentials(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_url(url: str) -> str:
     """The webhook URL, if it is an https URL with a host and nothing that does not belong."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise UsageError(
+            f"--url {url!r}: spaces and control characters do not belong in a URL "
+            "(the apiserver refuses it); percent-encode them"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -31,9 +31,17 @@ def write_key_pair(signer: Signer, path: Path, *, force: bool = False) -> Path:
     Refuses to replace an existing key unless `force`. Returns the verifier key's path.
     """
     pub = path.with_name(path.name + ".pub")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    for target in (path, pub):
+        if target.is_dir():
+            raise UsageError(f"{target}: is a directory; give the path of the key file to write")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{path}: {path.parent} is not a directory") from None
+    except OSError as exc:
+        raise UsageError(f"{path.parent}: cannot create the directory: {exc.strerror}") from exc
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise UsageError(f"{path}: a key already exists (use --force to replace it)") from None
@@ -48,6 +56,8 @@ def write_key_pair(signer: Signer, path: Path, *, force: bool = False) -> Path:
     try:
         pub.write_text(signer.verifier().encode() + "\n", encoding="ascii")
     except OSError as exc:
+        if not force:  # the key was made just now: leave nothing behind
+            path.unlink(missing_ok=True)
         raise UsageError(f"{pub}: cannot write: {exc.strerror}") from exc
     return pub
 
