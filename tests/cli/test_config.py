@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,19 @@ def test_the_installed_command_runs_config_check(bad: Path) -> None:
     )
     assert done.returncode == 2
     assert f"{bad}:2: service.listen" in done.stdout
+
+
+def test_check_a_fifo_refuses_it_instead_of_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "logwarden", "config", "check", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == (
+        f"{fifo}: not a regular file (a FIFO, socket or device): give a config file\n"
+        f"{fifo}: 1 problem\n"
+    )

@@ -155,3 +155,38 @@ def test_import_counts_rejected_input_and_goes_on(
     err = capsys.readouterr().err
     assert "fal_01_003.json:1:" in err and "1 rejected" in err
     assert main(["verify", str(ledger), "--key", str(pub)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["verify", "L", "--max-age", "nan"],
+            "argument --max-age: expected a number of seconds > 0",
+        ),
+        (
+            ["verify", "L", "--max-age", "-5"],
+            "argument --max-age: expected a number of seconds > 0",
+        ),
+        (["prove", "L", "--index", "-1"], "argument --index: expected an integer >= 0, got '-1'"),
+        (
+            ["prove", "L", "--index", "0", "--size", "x"],
+            "argument --size: expected an integer >= 0",
+        ),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --max-age nan had passed a frozen ledger; --index -1 was an input error (exit 1)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_verify_proof_of_a_directory_says_what_is_wrong_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify-proof", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"logwarden: {tmp_path}: cannot read: Is a directory\n"

@@ -107,7 +107,7 @@ def test_unknown_keys_are_rejected_at_every_level_with_a_suggestion() -> None:
         ),
         (
             "ledger: {checkpoint_interval_secs: .nan}\n",
-            "ledger.checkpoint_interval_secs: expected a number, got nan",
+            "ledger.checkpoint_interval_secs: expected a finite number, got nan",
         ),
         (
             "detect: {rules: [builtin, 3]}\n",
@@ -320,7 +320,7 @@ def test_two_endpoints_cannot_listen_on_one_address() -> None:
 
 def test_yaml_mistakes_are_problems_with_their_line() -> None:
     assert only("service:\n  listen: [a\n") == (
-        "logwarden.yaml:3: invalid YAML: while parsing a flow sequence; expected ',' or ']', "
+        "logwarden.yaml:3:1: invalid YAML: while parsing a flow sequence; expected ',' or ']', "
         "but got '<stream end>'"
     )
     assert problems("detect: {match: all}\nservice: {}\ndetect: {match: first}\n") == [
@@ -334,7 +334,9 @@ def test_yaml_mistakes_are_problems_with_their_line() -> None:
         "logwarden.yaml:1: ledger.segment_bytes: invalid value:"
     )
     assert problems("a: &a [*a]\n")[0] == "logwarden.yaml:1: a[0]: an alias refers to itself"
-    assert only("--- {}\n--- {}\n").startswith("logwarden.yaml:2: invalid YAML: expected a single")
+    assert only("--- {}\n--- {}\n").startswith(
+        "logwarden.yaml:2:1: invalid YAML: expected a single"
+    )
 
 
 def test_a_file_that_cannot_be_read_is_one_problem(tmp_path: Path) -> None:
@@ -363,3 +365,66 @@ def test_routes_and_escalations_name_receivers_and_policies_that_exist() -> None
         "logwarden.yaml:7: alerts.escalations.night.levels[0].receivers[1]: no receiver 'sms' "
         "(receivers: a)",
     ]
+
+
+def test_a_yaml_syntax_error_names_its_line_and_column() -> None:
+    assert only("service:\n  listen: x\n\tlog_format: json\n") == (
+        "logwarden.yaml:3:1: invalid YAML: while scanning for the next token; found "
+        "character '\\t' that cannot start any token"
+    )
+    # a character YAML refuses: one line, with where it is (not "position 20" on two lines)
+    assert only("service:\n  listen: a\x00b\n") == (
+        "logwarden.yaml:2:12: invalid YAML: unacceptable character #x0000: "
+        "special characters are not allowed"
+    )
+
+
+def test_an_unreadable_top_level_value_is_one_problem() -> None:
+    assert only("!!python/object:os.system x\n") == (
+        "logwarden.yaml:1: invalid value: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object:os.system'"
+    )
+
+
+def test_an_alias_bomb_is_one_problem_not_a_hang() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 6)
+    ]  # 10**6 values
+    found = only("\n".join(lines) + "\n")
+    assert found.startswith("logwarden.yaml:") and "more than 100,000 values" in found
+    # aliases as such are fine
+    text = "detect: {rules: &r [builtin]}\nalerts:\n  route: {group_by: *r}\n"
+    assert load_text(text).alerts.route.group_by == ["builtin"]
+
+
+def test_infinite_numbers_are_refused_as_such() -> None:
+    assert only("ledger: {checkpoint_interval_secs: .inf}\n") == (
+        "logwarden.yaml:1: ledger.checkpoint_interval_secs: expected a finite number, got inf"
+    )
+
+
+def test_a_long_value_is_quoted_shortened() -> None:
+    found = only(f"data_dir: {{a: {'x' * 5000}}}\n")
+    assert found.startswith("logwarden.yaml:1: data_dir: expected a path, got a mapping")
+    found = only("x" * 5000 + "\n")
+    assert found == f'logwarden.yaml:1: expected a mapping, got "{"x" * 80}"... (5,000 characters)'
+
+
+def test_a_directory_or_huge_file_is_refused_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(str(tmp_path))
+    assert str(caught.value) == f"{tmp_path}: a directory, not a config file"
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("redact:\n  extra_paths:\n" + "    - a.b\n" * 200_000)
+    with pytest.raises(ConfigError) as caught:
+        load(str(huge))
+    assert str(caught.value) == f"{huge}: larger than 1 MiB: not a config file"
+
+
+def test_bytes_that_are_not_utf8_are_named_with_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"service:\n  log_format: caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load(str(path))
+    assert str(caught.value) == f"{path}:2:18: not UTF-8 text (byte 0xe9)"

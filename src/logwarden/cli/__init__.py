@@ -9,7 +9,8 @@ names a command, only that module is imported, so `logwarden verify` starts with
 loading the detection engine or the Kubernetes client.
 
 Exit status, for every command: 0 when it ran, 1 when the input had errors (reported on
-stderr), 2 on usage errors (bad arguments, unusable rule files).
+stderr) or the system failed (a full disk), 2 on usage errors (bad arguments, unusable
+rule files), 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -77,10 +78,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
         code: int = args.run(args)
+        sys.stdout.flush()  # here, not at exit, so that a failed write is reported
         return code
     except (UsageError, RuleError) as exc:
         print(f"logwarden: {exc}", file=sys.stderr)
@@ -93,6 +95,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (`| head`): not an error of ours; silence the final flush
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        _drop_stdout()
         return EXIT_OK
+    except OSError as exc:
+        # the system failed us (stdout on a full disk, an I/O error): say so, not a traceback
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+        _drop_stdout()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"logwarden: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+def _drop_stdout() -> None:
+    """Send what is left of standard output nowhere, so that exiting does not fail on it."""
+    with contextlib.suppress(OSError):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115

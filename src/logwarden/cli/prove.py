@@ -45,10 +45,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("ledger", metavar="LEDGER", help="the ledger directory")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--index", type=int, metavar="N", help="entry index")
+    what.add_argument("--index", type=_count, metavar="N", help="entry index")
     what.add_argument("--audit-id", metavar="ID", help="Kubernetes audit ID")
     what.add_argument("--consistency", nargs="+", metavar="CHECKPOINT", help="OLD [NEW]")
-    p.add_argument("--size", type=int, metavar="N", help="prove against the checkpoint of size N")
+    p.add_argument(
+        "--size", type=_count, metavar="N", help="prove against the checkpoint of size N"
+    )
     p.add_argument(
         "--key",
         action="append",
@@ -57,6 +59,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write the proofs to FILE")
     p.set_defaults(run=run)
+
+
+def _count(text: str) -> int:
+    """An entry index or tree size: an integer >= 0."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ so it also runs on its own where logwarden's other dependencies are not installe
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -60,10 +61,21 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-age",
-        type=float,
+        type=_seconds,
         metavar="SECS",
         help="also fail when the newest checkpoint is older than this (a frozen log)",
     )
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds > 0 (nan, inf and negative ages would disable the check)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

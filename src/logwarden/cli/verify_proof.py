@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             with open(args.proof, encoding="utf-8") as fh:
                 text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{name}: cannot read: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"{name}: cannot read: {reason}") from exc
     docs = _documents(text, name)
     if not docs:
         raise UsageError(f"{name}: no proof")

@@ -70,6 +70,8 @@ class Validator:
 
     def struct(self, cls: type[S], data: Any, path: tuple[Key, ...] = ()) -> S | None:
         """The struct `data` describes, or None when a field of it is wrong."""
+        if data is INVALID:  # unreadable, already reported
+            return None
         if not isinstance(data, dict):
             self._mismatch(spec(cls), data, path)
             return None
@@ -156,7 +158,9 @@ class Validator:
             ok = isinstance(data, int) and not isinstance(data, bool)
         elif s.base is float:
             ok = isinstance(data, int | float) and not isinstance(data, bool)
-            ok = ok and math.isfinite(data)
+            if ok and not math.isfinite(data):
+                self.report(path, f"expected a finite number, got {show(data)}")
+                return _BAD
             data = float(data) if ok else data
         elif s.base is str:
             ok = isinstance(data, str)

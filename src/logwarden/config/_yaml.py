@@ -3,7 +3,8 @@
 PyYAML composes the document into nodes that carry their position; the data is built
 from those nodes here (scalars by PyYAML's safe constructor), so each path into the data
 has a line. Duplicate keys, merge keys and recursive aliases are reported, not resolved
-silently.
+silently. Aliases are expanded, up to `MAX_VALUES` values in all (a "billion laughs"
+document is one problem, not a hang).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import yaml
 
 from logwarden.config.errors import Key, Problem
 
-__all__ = ["INVALID", "Lines", "read_yaml"]
+__all__ = ["INVALID", "MAX_VALUES", "Lines", "read_yaml"]
 
 #: Stands for a value that could not be read at all (already reported).
 INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "INVALID"})()
@@ -24,6 +25,15 @@ Lines = dict[tuple[Key, ...], int]
 
 _MERGE = "tag:yaml.org,2002:merge"
 
+#: The most values (scalars, lists, mappings) a document may hold once its aliases are
+#: expanded; a config file holds a few hundred.
+MAX_VALUES = 100_000
+
+
+class _TooManyValues(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
 
 class _Reader:
     def __init__(self, file: str) -> None:
@@ -32,6 +42,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
         self._open: set[int] = set()
+        self._left = MAX_VALUES
 
     def problem(self, message: str, path: tuple[Key, ...], node: yaml.Node) -> None:
         self.problems.append(Problem(message, path, self.file, node.start_mark.line + 1))
@@ -41,6 +52,9 @@ class _Reader:
             line = self.lines.get(path, node.start_mark.line + 1)
             self.problems.append(Problem("an alias refers to itself", path, self.file, line))
             return INVALID
+        self._left -= 1
+        if self._left < 0:
+            raise _TooManyValues(node)
         self._open.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -93,20 +107,38 @@ class _Reader:
 def read_yaml(text: str, file: str) -> tuple[Any, Lines, list[Problem]]:
     """The data of a one-document YAML text, the line of each path, and what is wrong.
 
-    An empty document is `None`. A syntax error is one problem at its line.
+    An empty document is `None`. A syntax error is one problem at its line and column.
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
         reason = "; ".join(str(part) for part in (exc.context, exc.problem) if part)
-        return None, {}, [Problem(f"invalid YAML: {reason}", (), file, line)]
+        return None, {}, [Problem(f"invalid YAML: {reason}", (), file, line, column)]
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(text, exc.position)
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
+        message = f"invalid YAML: unacceptable {what}: {exc.reason}"
+        return None, {}, [Problem(message, (), file, line, column)]
     except yaml.YAMLError as exc:
         return None, {}, [Problem(f"invalid YAML: {exc}", (), file)]
     if node is None:
         return None, {}, []
     reader = _Reader(file)
     reader.lines[()] = node.start_mark.line + 1
-    data = reader.value(node, ())
+    try:
+        data = reader.value(node, ())
+    except _TooManyValues as exc:
+        message = (
+            f"more than {MAX_VALUES:,} values once aliases are expanded "
+            "(aliases that repeat aliases?): write a smaller config"
+        )
+        return None, {}, [Problem(message, (), file, exc.node.start_mark.line + 1)]
     return data, reader.lines, reader.problems
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of character `offset` of `text`."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1

@@ -54,9 +54,15 @@ class Check:
         return None if wanted is None else f"expected {wanted}, got {show(value)}"
 
 
+#: The most characters of a string value a message quotes.
+_SHOWN = 80
+
+
 def show(value: Any) -> str:
     """A value as a message quotes it: strings in double quotes, YAML's words for the rest."""
     if isinstance(value, str):
+        if len(value) > _SHOWN:
+            return f"{json.dumps(value[:_SHOWN])}... ({len(value):,} characters)"
         return json.dumps(value)
     if value is None:
         return "null"

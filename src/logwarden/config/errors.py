@@ -38,11 +38,14 @@ class Problem:
     path: tuple[Key, ...] = ()
     file: str | None = None
     line: int = 0
+    #: 1-based, where it is known exactly (a YAML syntax error, a byte that is not UTF-8)
+    column: int = 0
 
     def __str__(self) -> str:
         parts = []
         if self.file is not None:
-            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+            where = f"{self.file}:{self.line}" if self.line else self.file
+            parts.append(f"{where}:{self.column}" if self.line and self.column else where)
         if self.path:
             parts.append(dotted(self.path))
         parts.append(self.message)

@@ -11,6 +11,7 @@ the embedded default.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -27,6 +28,9 @@ __all__ = ["dump", "load", "load_text"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
+#: The largest config file read; the documented example is 3 KiB.
+MAX_BYTES = 1 << 20
+
 
 def load(path: str | None = None, *, data_dir: str | None = None) -> Config:
     """The effective config of the file at `path`, or the embedded default for None;
@@ -37,14 +41,44 @@ def load(path: str | None = None, *, data_dir: str | None = None) -> Config:
     if path is None:
         data = {"data_dir": os.path.abspath(data_dir)} if data_dir else {}
         return _build(data, None, {}, [], os.getcwd())
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise ConfigError([Problem(f"cannot read: {exc.strerror or exc}", file=path)]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem("not UTF-8 text", file=path)]) from exc
+    text = _read(path)
     return load_text(text, path, os.path.dirname(os.path.abspath(path)), data_dir=data_dir)
+
+
+def _read(path: str) -> str:
+    """The text of the config file at `path`; `ConfigError` when it is not a readable,
+    regular UTF-8 file of at most `MAX_BYTES` (a FIFO is refused, not waited on)."""
+
+    def wrong(message: str, line: int = 0, column: int = 0) -> ConfigError:
+        return ConfigError([Problem(message, file=path, line=line, column=column)])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise wrong("a directory, not a config file")
+            if not stat.S_ISREG(mode):
+                raise wrong("not a regular file (a FIFO, socket or device): give a config file")
+            chunks: list[bytes] = []
+            left = MAX_BYTES + 1
+            while left > 0 and (chunk := os.read(fd, left)):
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise wrong(f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_BYTES:
+        raise wrong(f"larger than {MAX_BYTES >> 20} MiB: not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line, column = data.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1
+        byte = data[exc.start]
+        raise wrong(f"not UTF-8 text (byte 0x{byte:02x})", line, column) from exc
 
 
 def load_text(
