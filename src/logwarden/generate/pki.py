@@ -21,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from logwarden._durable import write_atomic
 from logwarden.errors import UsageError
 
 __all__ = ["ServicePki", "ensure_service_pki"]
@@ -182,21 +181,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
-    """Write `path` through a new temporary file renamed over it: a key is mode 0600 from
-    the moment it exists, whatever the umask or the mode of a file it replaces."""
+    """Write `path` whole (`write_atomic`): a key is mode 0600 from the moment it exists,
+    whatever the umask or the mode of a file it replaces."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, data, mode=0o600 if private else 0o644)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600 if private else 0o644)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
