@@ -186,6 +186,13 @@ class FileSource:
         inputs = [(self._first_time(inp), opener(i, inp)) for i, inp in enumerate(self.inputs)]
         merge(inputs, emit)
 
+    def _line_decoder(self) -> Callable[[bytes], Any]:
+        """The format's decode of one line as read (JSON takes a line with its newline;
+        text formats do not)."""
+        if self.fmt.source == K8S_AUDIT:
+            return self.fmt.decode
+        return functools.partial(_stripped, self.fmt.decode)
+
     def _first_time(self, inp: Input) -> int | None:
         """The time of the first event of a regular file whose first line is one event
         (None otherwise: stdin and pipes cannot be read twice)."""
@@ -201,9 +208,7 @@ class FileSource:
                     if not line.endswith(b"\n"):
                         return None  # the end, or longer than a peek: the reading will tell
                     if line.strip():
-                        if self.fmt.source != K8S_AUDIT:
-                            line = line.rstrip(b"\r\n")
-                        view = self.fmt.decode(line)
+                        view = self._line_decoder()(line)
                         return None if view.__class__ is list else self.fmt.time_ns(view)
         except (OSError, EOFError, zlib.error, MalformedInput):
             return None  # the reading will report it
@@ -276,9 +281,7 @@ class FileSource:
             yield from self._framed(framer, stream, name, emit)
             return
         fmt = self.fmt
-        decode: Callable[[bytes], Any] = fmt.decode
-        if fmt.source != K8S_AUDIT:  # JSON takes a line with its newline; text formats do not
-            decode = functools.partial(_stripped, fmt.decode)
+        decode = self._line_decoder()
 
         time_ns = fmt.time_ns
         source = fmt.source
