@@ -11,12 +11,12 @@ the embedded default.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any, Literal, TypeVar
 
 import msgspec
 import yaml
 
+from logwarden._regular import NotRegular, TooLarge, read_regular
 from logwarden.config._types import Spec, fields, spec
 from logwarden.config._validate import Validator
 from logwarden.config._yaml import Lines, read_yaml
@@ -53,25 +53,15 @@ def _read(path: str) -> str:
         return ConfigError([Problem(message, file=path, line=line, column=column)])
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISDIR(mode):
-                raise wrong("a directory, not a config file")
-            if not stat.S_ISREG(mode):
-                raise wrong("not a regular file (a FIFO, socket or device): give a config file")
-            chunks: list[bytes] = []
-            left = MAX_BYTES + 1
-            while left > 0 and (chunk := os.read(fd, left)):
-                chunks.append(chunk)
-                left -= len(chunk)
-            data = b"".join(chunks)
-        finally:
-            os.close(fd)
+        data = read_regular(path, MAX_BYTES)
+    except NotRegular as exc:
+        if exc.directory:
+            raise wrong("a directory, not a config file") from None
+        raise wrong("not a regular file (a FIFO, socket or device): give a config file") from None
+    except TooLarge:
+        raise wrong(f"larger than {MAX_BYTES >> 20} MiB: not a config file") from None
     except OSError as exc:
         raise wrong(f"cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_BYTES:
-        raise wrong(f"larger than {MAX_BYTES >> 20} MiB: not a config file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

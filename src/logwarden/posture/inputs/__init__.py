@@ -19,6 +19,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 
+from logwarden._regular import NotRegular, TooLarge, read_regular
 from logwarden.posture.inputs.dockerfile import read_dockerfile
 from logwarden.posture.inputs.documents import read_documents
 from logwarden.posture.inputs.nginx import NginxParser, looks_like_nginx
@@ -112,19 +113,17 @@ def _read(path: str, inv: Inventory) -> str | None:
     """The text of `path`, or None when it is reported: not a regular file (a FIFO or a
     device would block or never end), larger than `MAX_FILE_BYTES`, unreadable, or not
     UTF-8."""
-    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                inv.rejects.report(path, "cannot read: not a regular file")
-                return None
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        inv.rejects.report(path, _reason(exc))
+    try:
+        data = read_regular(path, MAX_FILE_BYTES)
+    except NotRegular:
+        inv.rejects.report(path, "cannot read: not a regular file")
         return None
-    if len(data) > MAX_FILE_BYTES:
+    except TooLarge:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         inv.rejects.report(path, f"not read: larger than {limit} MiB (split it)")
+        return None
+    except OSError as exc:
+        inv.rejects.report(path, _reason(exc))
         return None
     try:
         return data.decode("utf-8")
