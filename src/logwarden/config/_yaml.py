@@ -15,7 +15,7 @@ import yaml
 
 from logwarden.config.errors import Key, Problem
 
-__all__ = ["INVALID", "MAX_VALUES", "Lines", "read_yaml"]
+__all__ = ["INVALID", "MAX_VALUES", "Lines", "position", "read_yaml"]
 
 #: Stands for a value that could not be read at all (already reported).
 INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "INVALID"})()
@@ -117,7 +117,7 @@ def read_yaml(text: str, file: str) -> tuple[Any, Lines, list[Problem]]:
         reason = "; ".join(str(part) for part in (exc.context, exc.problem) if part)
         return None, {}, [Problem(f"invalid YAML: {reason}", (), file, line, column)]
     except yaml.reader.ReaderError as exc:
-        line, column = _position(text, exc.position)
+        line, column = position(text, exc.position)
         what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
         message = f"invalid YAML: unacceptable {what}: {exc.reason}"
         return None, {}, [Problem(message, (), file, line, column)]
@@ -138,7 +138,9 @@ def read_yaml(text: str, file: str) -> tuple[Any, Lines, list[Problem]]:
     return data, reader.lines, reader.problems
 
 
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """The 1-based line and column of character `offset` of `text`."""
+def position(text: str | bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of character (or byte) `offset` of `text`."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")  # a character per byte: the offset stays
     line_start = text.rfind("\n", 0, offset) + 1
     return text.count("\n", 0, offset) + 1, offset - line_start + 1

@@ -19,7 +19,7 @@ import yaml
 from logwarden._regular import NotRegular, TooLarge, read_regular
 from logwarden.config._types import Spec, fields, spec
 from logwarden.config._validate import Validator
-from logwarden.config._yaml import Lines, read_yaml
+from logwarden.config._yaml import Lines, position, read_yaml
 from logwarden.config.checks import RULE_SETS
 from logwarden.config.errors import ConfigError, Problem
 from logwarden.config.schema import Config
@@ -65,8 +65,7 @@ def _read(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line_start = data.rfind(b"\n", 0, exc.start) + 1
-        line, column = data.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1
+        line, column = position(data, exc.start)
         byte = data[exc.start]
         raise wrong(f"not UTF-8 text (byte 0x{byte:02x})", line, column) from exc
 
