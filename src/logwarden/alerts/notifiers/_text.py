@@ -6,10 +6,15 @@ import time
 
 from logwarden.alerts.model import AlertState, Notification
 
-__all__ = ["counts", "facts", "rfc3339", "summary", "title"]
+__all__ = ["clip", "counts", "facts", "rfc3339", "summary", "title"]
 
 #: labels shown as facts, in this order (the rest are in `labels`)
 _FACT_LABELS = ("namespace", "resource", "user", "source")
+
+
+def clip(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def rfc3339(ns: int) -> str:

@@ -23,7 +23,7 @@ import msgspec
 
 from logwarden.alerts.model import Notification
 from logwarden.alerts.notifiers._http import HttpPost
-from logwarden.alerts.notifiers._text import rfc3339, summary
+from logwarden.alerts.notifiers._text import clip, rfc3339, summary
 
 __all__ = ["EVENTS_URL", "PagerDutyNotifier"]
 
@@ -72,7 +72,7 @@ class PagerDutyNotifier:
         }
         if alert.status != "firing":
             return _encode(event)
-        text = _clip(summary(alert), _SUMMARY_CHARS)
+        text = clip(summary(alert), _SUMMARY_CHARS)
         labels = alert.labels
         payload: dict[str, Any] = {
             "summary": text,
@@ -105,10 +105,6 @@ class PagerDutyNotifier:
         self._http.close()
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _fitted(event: dict[str, Any]) -> bytes:
     """`event` encoded, the values of its payload but the summary (already short) cut
     until it is within `_EVENT_BYTES`."""
@@ -128,7 +124,7 @@ def _fitted(event: dict[str, Any]) -> bytes:
 def _clipped(value: Any, limit: int) -> Any:
     """`value` with every string in it (in dicts and lists) cut to `limit` characters."""
     if isinstance(value, str):
-        return _clip(value, limit)
+        return clip(value, limit)
     if isinstance(value, dict):
         return {k: _clipped(v, limit) for k, v in value.items()}
     if isinstance(value, list):

@@ -21,17 +21,13 @@ import msgspec
 
 from logwarden.alerts.model import AlertState, Notification
 from logwarden.alerts.notifiers._http import HttpPost
-from logwarden.alerts.notifiers._text import counts, facts, summary, title
+from logwarden.alerts.notifiers._text import clip, counts, facts, summary, title
 
 __all__ = ["SlackNotifier"]
 
 _HEADER_CHARS = 150
 _SECTION_CHARS = 3000
 _encode = msgspec.json.Encoder().encode
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _escape(text: str) -> str:
@@ -42,7 +38,7 @@ def _escape(text: str) -> str:
 def _section(alert: AlertState) -> dict[str, Any]:
     lines = [f"*{_escape(summary(alert))}*"]
     lines += [f"{name}: `{_escape(value)}`" for name, value in facts(alert)]
-    text = _clip("\n".join(lines), _SECTION_CHARS)
+    text = clip("\n".join(lines), _SECTION_CHARS)
     return {"type": "section", "text": _mrkdwn(text)}
 
 
@@ -83,7 +79,7 @@ class SlackNotifier:
         head = title(notification)
         tally = ", ".join(f"{n} {status}" for status, n in counts(notification).items() if n)
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": _clip(head, _HEADER_CHARS)}}
+            {"type": "header", "text": {"type": "plain_text", "text": clip(head, _HEADER_CHARS)}}
         ]
         blocks += [_section(a) for a in notification.alerts[: self._max_alerts]]
         more = len(notification.alerts) - self._max_alerts
