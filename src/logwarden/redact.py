@@ -161,8 +161,7 @@ class Redactor:
                 where = f"protoPayload.{member}"
                 _typed_secret(payload[member], where, done)
                 payload[member] = _secret_values(payload[member], where, secrets, done)
-        for path in self._gke_extra:
-            _replace(doc, path, 0, ".".join(path), done)
+        _replace_paths(doc, self._gke_extra, done)
         if not done:
             return None
         _note(doc, "labels", done)
@@ -178,8 +177,7 @@ def redact_event(event: dict[str, Any], extra: Sequence[DotPath] = ()) -> list[s
     for body in _BODIES:
         if body in event:
             event[body] = _secret_values(event[body], body, secrets, done)
-    for path in extra:
-        _replace(event, path, 0, ".".join(path), done)
+    _replace_paths(event, extra, done)
     if done:
         _note(event, "annotations", done)
     return done
@@ -228,9 +226,7 @@ def _mask_document(doc: Any, extra: Sequence[DotPath] = ()) -> bool:
                 done += redact_event(obj, extra)
             if extra and isinstance(obj.get("protoPayload"), dict):  # a GKE LogEntry
                 paths: list[str] = []
-                for path in extra:
-                    gke = _gke_path(path)
-                    _replace(obj, gke, 0, ".".join(gke), paths)
+                _replace_paths(obj, [_gke_path(path) for path in extra], paths)
                 if paths:
                     _note(obj, "labels", paths)
                     done += paths
@@ -393,6 +389,12 @@ def _masked(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: MASK for k in value}
     return MASK
+
+
+def _replace_paths(doc: Any, paths: Sequence[DotPath], done: list[str]) -> None:
+    """Mask the values at each of `paths` in `doc`, noting each path masked in `done`."""
+    for path in paths:
+        _replace(doc, path, 0, ".".join(path), done)
 
 
 def _replace(obj: Any, path: DotPath, i: int, shown: str, done: list[str]) -> None:
