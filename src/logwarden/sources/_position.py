@@ -27,6 +27,7 @@ __all__ = [
     "head_digest",
     "load_position",
     "load_state",
+    "pending_lag",
     "save_position",
     "save_state",
     "state_path",
@@ -109,3 +110,22 @@ def save_state(path: Path, state: msgspec.Struct) -> None:
 def save_position(path: Path, position: Position) -> None:
     """Write `position` to `path` atomically and durably."""
     save_state(path, position)
+
+
+def pending_lag(
+    state_file: Path, source_id: str, saved_seq: int, pending: int, resume_seq: int, what: str
+) -> int:
+    """How many of a saved state's `pending` records the ledger holds, for a source that
+    writes its batch as pending before handing it over: the state was saved with records
+    up to `saved_seq` stored, and the ledger holds `resume_seq` of the source. InputError
+    when the two cannot belong together (`what` names the records: "log events")."""
+    lag = resume_seq - saved_seq
+    if lag < 0 or lag > pending:
+        held = "only " if lag < 0 else ""
+        raise InputError(
+            f"the state file {state_file} says records up to {saved_seq} of source "
+            f"'{source_id}' are stored (and {pending} more may be), but the ledger holds "
+            f"{held}{resume_seq}: the state and the ledger do not belong together (restored "
+            f"from another copy?); refusing to skip or repeat {what}"
+        )
+    return lag

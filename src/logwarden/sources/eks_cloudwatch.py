@@ -71,7 +71,7 @@ from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.cloud_eks import FORMAT, events_of_filter_log_events
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources._position import load_state, pending_lag, save_state, state_path
 from logwarden.sources.base import require_at_least_one, require_positive
 
 __all__ = ["EksCloudWatchSource"]
@@ -230,16 +230,9 @@ class EksCloudWatchSource:
             self._start_ms = self._done_ms = _now_ms() - int(self.lookback_secs * 1000)
             self._save()  # the first start is the position, until a poll moves it
             return
-        lag = resume_seq - state.seq
-        if lag < 0 or lag > len(state.pending):
-            held = "only " if lag < 0 else ""
-            raise InputError(
-                f"the state file {self.state_file} says records up to {state.seq} of source "
-                f"'{self.source_id}' are stored (and {len(state.pending)} more may be), but "
-                f"the ledger holds {held}{resume_seq}: the state and the ledger do not "
-                "belong together (restored from another copy?); refusing to skip or repeat "
-                "log events"
-            )
+        lag = pending_lag(
+            self.state_file, self.source_id, state.seq, len(state.pending), resume_seq, "log events"
+        )
         self._seq = resume_seq
         self._start_ms, self._done_ms = state.start_ms, state.done_ms
         self._seen = dict(state.seen)

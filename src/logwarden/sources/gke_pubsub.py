@@ -82,7 +82,7 @@ from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.cloud_gke import FORMAT, GkeEntry
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources._position import load_state, pending_lag, save_state, state_path
 from logwarden.sources._pubsub_api import (
     ENDPOINT,
     Api,
@@ -244,16 +244,9 @@ class GkePubSubSource:
             self._seq = 0
             self._save()
             return
-        lag = resume_seq - state.seq
-        if lag < 0 or lag > len(state.pending):
-            held = "only " if lag < 0 else ""
-            raise InputError(
-                f"the state file {self.state_file} says records up to {state.seq} of source "
-                f"'{self.source_id}' are stored (and {len(state.pending)} more may be), but "
-                f"the ledger holds {held}{resume_seq}: the state and the ledger do not "
-                "belong together (restored from another copy?); refusing to skip or repeat "
-                "messages"
-            )
+        lag = pending_lag(
+            self.state_file, self.source_id, state.seq, len(state.pending), resume_seq, "messages"
+        )
         self._seq = resume_seq
         self._seen.clear()
         self._entries.clear()

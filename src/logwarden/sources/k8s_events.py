@@ -66,7 +66,7 @@ from logwarden.normalize.base import MalformedInput
 from logwarden.normalize.k8s_event import FORMAT, dedupe_key
 from logwarden.records import Record
 from logwarden.rejects import Rejects
-from logwarden.sources._position import load_state, save_state, state_path
+from logwarden.sources._position import load_state, pending_lag, save_state, state_path
 from logwarden.sources._watch import (
     CORE_V1,
     END,
@@ -246,21 +246,9 @@ class K8sEventsSource:
                 )
             self._save()  # so that a crash after the first batch is durable can resume
             return
-        lag = resume_seq - state.seq
-        if lag < 0:
-            raise InputError(
-                f"the state file {self.state_file} says records up to {state.seq} of source "
-                f"'{self.source_id}' are stored, but the ledger holds only {resume_seq}: "
-                "records believed durable are missing from the ledger (restored from an "
-                "older copy?); refusing to skip or repeat them"
-            )
-        if lag > len(state.pending):
-            raise InputError(
-                f"the state file {self.state_file} says records up to {state.seq} of source "
-                f"'{self.source_id}' are stored (and {len(state.pending)} more may be), but "
-                f"the ledger holds {resume_seq}: the state and the ledger do not belong "
-                "together (restored from another copy?); refusing to skip or repeat Events"
-            )
+        lag = pending_lag(
+            self.state_file, self.source_id, state.seq, len(state.pending), resume_seq, "Events"
+        )
         self._seq = resume_seq
         self._rv = state.resource_version
         self.api = state.api if state.api in (EVENTS_V1, CORE_V1) else EVENTS_V1
